@@ -1,0 +1,57 @@
+"""asyncsagemaker: the asyncio-native SDK for Amazon SageMaker Runtime response streaming."""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .errors import (
+    ClientClosedError,
+    ConfigurationError,
+    ConnectTimeoutError,
+    CredentialsError,
+    DeadlineExceededError,
+    InternalDependencyException,
+    InternalFailure,
+    InternalStreamFailure,
+    ModelError,
+    ModelNotReadyException,
+    ModelStreamError,
+    NetworkError,
+    ParamValidationError,
+    ProtocolError,
+    ReadTimeoutError,
+    SageMakerError,
+    SageMakerTimeoutError,
+    ServiceError,
+    ServiceUnavailable,
+    StreamConsumedError,
+    StreamError,
+    ThrottlingException,
+    ValidationError,
+)
+
+__all__ = [
+    "ClientClosedError",
+    "ConfigurationError",
+    "ConnectTimeoutError",
+    "CredentialsError",
+    "DeadlineExceededError",
+    "InternalDependencyException",
+    "InternalFailure",
+    "InternalStreamFailure",
+    "ModelError",
+    "ModelNotReadyException",
+    "ModelStreamError",
+    "NetworkError",
+    "ParamValidationError",
+    "ProtocolError",
+    "ReadTimeoutError",
+    "SageMakerError",
+    "SageMakerTimeoutError",
+    "ServiceError",
+    "ServiceUnavailable",
+    "StreamConsumedError",
+    "StreamError",
+    "ThrottlingException",
+    "ValidationError",
+    "__version__",
+]

@@ -1,0 +1,37 @@
+"""The ``asyncsagemaker`` command line: ``invoke``, ``emulate`` and ``demo``.
+
+Each sub-command lives beside the layer it drives; this module only builds the
+parser and dispatches, so ``--help`` stays fast and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ._version import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asyncsagemaker",
+        description="asyncio SDK for Amazon SageMaker Runtime streaming, with a local emulator.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks and debug logging on errors"
+    )
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    handler = args.handler
+    result: int = handler(args)
+    return result

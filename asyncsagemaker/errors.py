@@ -1,0 +1,224 @@
+"""The exception tree of asyncsagemaker.
+
+Every error the SDK raises is a :class:`SageMakerError`, so one ``except`` catches
+them all.  The branches follow *when* something went wrong, because that decides
+what a caller can do about it:
+
+* :class:`ParamValidationError`: the call was refused before anything was sent.
+* :class:`ServiceError`: the service answered with an error before the stream
+  started; nothing was generated, so it may be safe to try again.
+* :class:`StreamError`: the stream failed after it started; parts may already
+  have been handed out and a generation cannot be resumed.
+* :class:`SageMakerTimeoutError` / :class:`NetworkError`: also the built-in
+  ``TimeoutError`` / ``ConnectionError``, so generic handlers keep working.
+
+This module is stdlib only: the sans-IO codec raises :class:`ProtocolError`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ClientClosedError",
+    "ConfigurationError",
+    "ConnectTimeoutError",
+    "CredentialsError",
+    "DeadlineExceededError",
+    "InternalDependencyException",
+    "InternalFailure",
+    "InternalStreamFailure",
+    "ModelError",
+    "ModelNotReadyException",
+    "ModelStreamError",
+    "NetworkError",
+    "ParamValidationError",
+    "ProtocolError",
+    "ReadTimeoutError",
+    "SageMakerError",
+    "SageMakerTimeoutError",
+    "ServiceError",
+    "ServiceUnavailable",
+    "StreamConsumedError",
+    "StreamError",
+    "ThrottlingException",
+    "ValidationError",
+]
+
+
+class SageMakerError(Exception):
+    """Base class of every error raised by asyncsagemaker."""
+
+
+# --- before anything is sent -------------------------------------------------------
+
+
+class ParamValidationError(SageMakerError, ValueError):
+    """An argument was refused before any request was sent."""
+
+
+class ConfigurationError(SageMakerError, ValueError):
+    """The client cannot be configured as asked (no region, FIPS with a custom URL...)."""
+
+
+class CredentialsError(SageMakerError):
+    """No credentials could be found or refreshed through botocore's provider chain."""
+
+
+class ClientClosedError(SageMakerError, RuntimeError):
+    """The client was used after ``close()``."""
+
+
+class StreamConsumedError(SageMakerError, RuntimeError):
+    """A response stream was iterated a second time; its parts can be read only once."""
+
+
+# --- the service answered with an error -------------------------------------------
+
+
+class ServiceError(SageMakerError):
+    """The service answered with an error before any part of the response.
+
+    ``code`` is the service's error code (``x-amzn-ErrorType``), ``message`` its text,
+    ``status_code`` the HTTP status, ``request_id`` the ``x-amzn-RequestId`` to quote
+    to AWS support.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        status_code: int = 0,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status_code = status_code
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        text = f"{self.code or 'ServiceError'} (HTTP {self.status_code}): {self.message}"
+        if self.request_id:
+            text += f" [request id {self.request_id}]"
+        return text
+
+
+class ValidationError(ServiceError):
+    """The service refused the request's parameters (HTTP 400); retrying will not help."""
+
+
+class ModelError(ServiceError):
+    """The model container answered with an error (HTTP 424).
+
+    ``original_status_code`` and ``original_message`` are what the container said;
+    ``log_stream_arn`` points at its CloudWatch logs.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "ModelError",
+        status_code: int = 424,
+        request_id: str | None = None,
+        original_status_code: int | None = None,
+        original_message: str | None = None,
+        log_stream_arn: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, status_code=status_code, request_id=request_id)
+        self.original_status_code = original_status_code
+        self.original_message = original_message
+        self.log_stream_arn = log_stream_arn
+
+
+class ModelNotReadyException(ServiceError):
+    """The model is still loading or being provisioned (HTTP 429)."""
+
+
+class InternalFailure(ServiceError):
+    """The service failed internally (HTTP 500)."""
+
+
+class ServiceUnavailable(ServiceError):
+    """The service is unavailable (HTTP 503)."""
+
+
+class InternalDependencyException(ServiceError):
+    """An internal dependency of the service failed (HTTP 530)."""
+
+
+class ThrottlingException(ServiceError):
+    """The request was throttled; it is retried with backoff before this is raised."""
+
+
+# --- the stream failed after it started --------------------------------------------
+
+
+class StreamError(SageMakerError):
+    """The response stream failed after it started.
+
+    Parts before the failure were already handed out; the generation cannot be
+    resumed, so this is never retried.  ``code`` is the in-stream exception or
+    error code when the service sent one.
+    """
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" if self.code else self.message
+
+
+class ModelStreamError(StreamError):
+    """The model failed while streaming; ``error_code`` is e.g. ``ModelInvocationTimeExceeded``."""
+
+    def __init__(self, message: str, *, error_code: str | None = None) -> None:
+        super().__init__(message, code="ModelStreamError")
+        self.error_code = error_code
+
+    def __str__(self) -> str:
+        suffix = f" [{self.error_code}]" if self.error_code else ""
+        return f"ModelStreamError{suffix}: {self.message}"
+
+
+class InternalStreamFailure(StreamError):
+    """The service failed while streaming."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="InternalStreamFailure")
+
+
+class ProtocolError(StreamError):
+    """The bytes on the wire are not a valid event stream.
+
+    A checksum mismatch, inconsistent lengths, an unknown header type, a message
+    over the size limit, or a connection closed in the middle of a message.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+# --- time and network -------------------------------------------------------------
+
+
+class SageMakerTimeoutError(SageMakerError, TimeoutError):
+    """A timeout expired; also a built-in ``TimeoutError``."""
+
+
+class ConnectTimeoutError(SageMakerTimeoutError):
+    """No connection could be made within ``connect_timeout``."""
+
+
+class ReadTimeoutError(SageMakerTimeoutError):
+    """Nothing arrived for ``read_timeout`` seconds (before the response or between parts)."""
+
+
+class DeadlineExceededError(SageMakerTimeoutError):
+    """The whole call took longer than its ``total_timeout``."""
+
+
+class NetworkError(SageMakerError, ConnectionError):
+    """The connection failed or was reset; also a built-in ``ConnectionError``."""

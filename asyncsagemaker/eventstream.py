@@ -1,0 +1,473 @@
+"""Sans-IO codec for ``application/vnd.amazon.eventstream``.
+
+Bytes in, messages out: no sockets, no asyncio, stdlib only, so the same code
+serves the client, the emulator and anyone's tests.  The wire format::
+
+    total_length u32 | headers_length u32 | prelude_crc u32 | headers | payload | message_crc u32
+
+Both checksums are CRC-32 (zlib).  The decoder is strict where botocore is lax:
+every fault is a :class:`~asyncsagemaker.errors.ProtocolError` naming what was
+wrong, a frame over ``max_message_bytes`` is refused from its prelude alone, a
+stream that ends inside a frame is an error at :meth:`Decoder.close`, and after
+an error the decoder refuses further input (a stream is never resynchronised).
+
+It is also fast: one pass of ``zlib.crc32`` over memoryview slices per message,
+no re-slicing of the input, and a header block identical to the previous one
+(every ``PayloadPart`` carries the same three headers) is reused, not re-parsed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import struct
+import uuid
+import zlib
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple, NoReturn, TypeAlias
+
+from .errors import ProtocolError
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "Decoder",
+    "HeaderValue",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "Message",
+    "encode",
+    "encode_headers",
+    "frame",
+]
+
+#: botocore's own limits (128 KiB of headers, 24 MiB of payload) plus the framing.
+DEFAULT_MAX_MESSAGE_BYTES = 16 + 128 * 1024 + 24 * 1024 * 1024
+
+_PRELUDE = struct.Struct("!III")
+_LENGTHS = struct.Struct("!II")
+_U32 = struct.Struct("!I")
+_MIN_MESSAGE = 16
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_MAX_VALUE_LEN = 0xFFFF
+
+
+class Int8(int):
+    """An ``int`` that encodes as a one-byte header value (type 2)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Int8({int(self)})"
+
+
+class Int16(int):
+    """An ``int`` that encodes as a two-byte header value (type 3)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Int16({int(self)})"
+
+
+class Int32(int):
+    """An ``int`` that encodes as a four-byte header value (type 4), like a plain ``int``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Int32({int(self)})"
+
+
+class Int64(int):
+    """An ``int`` that encodes as an eight-byte header value (type 5)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Int64({int(self)})"
+
+
+HeaderValue: TypeAlias = bool | int | bytes | str | _dt.datetime | uuid.UUID
+Headers: TypeAlias = Mapping[str, HeaderValue]
+
+
+class Message(NamedTuple):
+    """One decoded event-stream message.
+
+    ``headers`` is a read-only mapping in wire order; decoded integers of types
+    2, 3 and 5 come back as :class:`Int8`, :class:`Int16`, :class:`Int64` (plain
+    ``int`` subclasses) so that ``encode(msg.headers, msg.payload)`` reproduces
+    the original bytes.
+    """
+
+    headers: Headers
+    payload: bytes
+
+
+# --- decoding ---------------------------------------------------------------------
+
+# type code -> (fixed value size, converter); sizes of types 6/7 come from the wire.
+_FIXED_INTS: dict[int, tuple[int, struct.Struct, type[int]]] = {
+    2: (1, struct.Struct("!b"), Int8),
+    3: (2, struct.Struct("!h"), Int16),
+    4: (4, struct.Struct("!i"), int),
+    5: (8, struct.Struct("!q"), Int64),
+}
+_I64 = struct.Struct("!q")
+_U16 = struct.Struct("!H")
+
+
+def _parse_headers(raw: bytes) -> Headers:
+    """Parse one header block; every malformation is a ProtocolError naming it."""
+    headers: dict[str, HeaderValue] = {}
+    pos = 0
+    end = len(raw)
+    while pos < end:
+        name_len = raw[pos]
+        if name_len == 0:
+            raise ProtocolError(f"header name of length 0 at header offset {pos}")
+        name_end = pos + 1 + name_len
+        if name_end >= end:
+            raise ProtocolError(f"truncated header name or type at header offset {pos}")
+        try:
+            name = raw[pos + 1 : name_end].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError(f"header name at offset {pos} is not valid UTF-8") from None
+        if name in headers:
+            raise ProtocolError(f"duplicate header name {name!r}")
+        type_code = raw[name_end]
+        pos = name_end + 1
+        value: HeaderValue
+        if type_code == 0:
+            value = True
+        elif type_code == 1:
+            value = False
+        elif type_code in _FIXED_INTS:
+            size, fmt, cls = _FIXED_INTS[type_code]
+            if pos + size > end:
+                raise ProtocolError(f"truncated value of header {name!r} (type {type_code})")
+            value = cls(fmt.unpack_from(raw, pos)[0])
+            pos += size
+        elif type_code in (6, 7):
+            if pos + 2 > end:
+                raise ProtocolError(f"truncated length of header {name!r} (type {type_code})")
+            (length,) = _U16.unpack_from(raw, pos)
+            pos += 2
+            if pos + length > end:
+                raise ProtocolError(
+                    f"truncated value of header {name!r}: {length} bytes declared, "
+                    f"{end - pos} left in the header block"
+                )
+            data = raw[pos : pos + length]
+            pos += length
+            if type_code == 6:
+                value = data
+            else:
+                try:
+                    value = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ProtocolError(f"string header {name!r} is not valid UTF-8") from None
+        elif type_code == 8:
+            if pos + 8 > end:
+                raise ProtocolError(f"truncated value of timestamp header {name!r}")
+            (millis,) = _I64.unpack_from(raw, pos)
+            pos += 8
+            try:
+                value = _EPOCH + _dt.timedelta(milliseconds=millis)
+            except OverflowError:
+                raise ProtocolError(
+                    f"timestamp header {name!r} ({millis} ms) is outside the datetime range"
+                ) from None
+        elif type_code == 9:
+            if pos + 16 > end:
+                raise ProtocolError(f"truncated value of uuid header {name!r}")
+            value = uuid.UUID(bytes=raw[pos : pos + 16])
+            pos += 16
+        else:
+            raise ProtocolError(f"unknown header type {type_code} for header {name!r}")
+        headers[name] = value
+    return MappingProxyType(headers)
+
+
+_EMPTY_HEADERS: Headers = MappingProxyType({})
+_new_message = tuple.__new__  # Message(...) without the extra Python-level frame
+
+
+class Decoder:
+    """Incremental event-stream decoder: feed it bytes in any chunking, get messages.
+
+    ``max_message_bytes`` bounds memory: a frame whose prelude announces more is
+    refused at once, so the decoder never holds more than one partial message.
+
+    A message that lies whole in the input is checked with one CRC pass:
+    ``crc32(message[8:-4], prelude_crc)`` equals the stored message checksum only
+    if the prelude checksum is right too, because CRC continuation is a bijection
+    of its seed.  The lengths are only used to index into input already held; on
+    any mismatch, and before waiting for the rest of a message, the prelude is
+    checked on its own first, so the error names the checksum that is wrong.
+    """
+
+    __slots__ = ("_error", "_held", "_last_headers", "_last_raw", "_max", "_need", "_parts")
+
+    def __init__(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        if max_message_bytes < _MIN_MESSAGE:
+            raise ValueError(f"max_message_bytes must be at least {_MIN_MESSAGE}")
+        self._max = max_message_bytes
+        # The one partial message carried between feeds, as the input pieces that
+        # hold it (large ones by reference, small ones gathered into a bytearray).
+        self._parts: list[bytes | bytearray | memoryview] = []
+        self._held = 0
+        self._need = 0  # its total length once its prelude was checked, else 0
+        self._error: ProtocolError | None = None
+        self._last_raw = b""  # the empty header block, which parses to no headers
+        self._last_headers: Headers = _EMPTY_HEADERS
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of an incomplete message held until more input arrives."""
+        return self._held
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Message]:
+        """Consume ``data`` and return every message it completes, in order."""
+        if self._error is not None:
+            raise ProtocolError(f"decoder refused input after an earlier error: {self._error}")
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        out: list[Message] = []
+        pos = 0
+        if self._held:
+            pos = self._complete_pending(data, out)
+            if self._held:
+                return out
+        pos = self._decode_run(data, pos, out)
+        if pos < len(data):
+            self._hold(memoryview(data)[pos:])
+        return out
+
+    def close(self) -> None:
+        """Declare the end of input; a partial message left over is a truncation."""
+        if self._held and self._error is None:
+            wanted = f" of {self._need}" if self._need else ""
+            self._fail(
+                "truncated stream: input ended inside a message "
+                f"({self._held}{wanted} bytes received)"
+            )
+
+    # -- internals -----------------------------------------------------------------
+
+    def _fail(self, reason: str) -> NoReturn:
+        self._error = ProtocolError(reason)
+        self._parts.clear()
+        self._held = 0
+        raise self._error
+
+    def _hold(self, piece: memoryview) -> None:
+        """Keep ``piece`` of a partial message; check its prelude once it is whole."""
+        parts = self._parts
+        if len(piece) >= 4096:
+            parts.append(piece)  # input is immutable bytes: keep a reference, not a copy
+        elif parts and isinstance(parts[-1], bytearray):
+            parts[-1] += piece
+        else:
+            parts.append(bytearray(piece))
+        self._held += len(piece)
+        if not self._need and self._held >= 12:
+            self._need = self._check_prelude(b"".join(self._span(0, 12)), 0)
+
+    def _check_prelude(self, buf: bytes, pos: int) -> int:
+        """Validate the prelude at ``pos`` and return the message's total length."""
+        total, headers_len, prelude_crc = _PRELUDE.unpack_from(buf, pos)
+        actual = zlib.crc32(buf[pos : pos + 8])
+        if actual != prelude_crc:
+            self._fail(
+                f"prelude checksum mismatch: expected 0x{prelude_crc:08x}, "
+                f"calculated 0x{actual:08x}"
+            )
+        if total < _MIN_MESSAGE:
+            self._fail(f"total length {total} is below the minimum message size {_MIN_MESSAGE}")
+        if headers_len > total - _MIN_MESSAGE:
+            self._fail(f"headers length {headers_len} does not fit in total length {total}")
+        if total > self._max:
+            self._fail(
+                f"message of {total} bytes exceeds max_message_bytes={self._max}; "
+                "refused before buffering it"
+            )
+        return int(total)
+
+    def _complete_pending(self, data: bytes, out: list[Message]) -> int:
+        """Top up the carried partial message from ``data``; return the bytes used."""
+        if not self._need:
+            used = min(12 - self._held, len(data))
+            self._hold(memoryview(data)[:used])
+            if not self._need:
+                return used
+        else:
+            used = 0
+        take = min(self._need - self._held, len(data) - used)
+        if self._held + take < self._need:
+            self._hold(memoryview(data)[used : used + take])
+            return used + take
+        self._parts.append(memoryview(data)[used : used + take])
+        out.append(self._decode_held(self._need))
+        self._parts.clear()
+        self._held = self._need = 0
+        return used + take
+
+    def _span(self, start: int, stop: int) -> list[memoryview]:
+        """Views of bytes ``[start, stop)`` of the held pieces, without copying them."""
+        views = []
+        offset = 0
+        for part in self._parts:
+            size = len(part)
+            if offset + size > start:
+                views.append(
+                    memoryview(part)[start - offset if start > offset else 0 : stop - offset]
+                )
+            offset += size
+            if offset >= stop:
+                break
+        return views
+
+    def _decode_held(self, total: int) -> Message:
+        """Decode the one message held in pieces: CRC over the pieces, one payload copy."""
+        head = b"".join(self._span(0, 12))
+        headers_len = _LENGTHS.unpack_from(head)[1]
+        payload_at = 12 + headers_len
+        crc_at = total - 4
+        if headers_len:
+            head = b"".join(self._span(0, payload_at))
+        payload_views = self._span(payload_at, crc_at)
+        actual = zlib.crc32(head)  # over the whole message from byte 0 (prelude checked)
+        for view in payload_views:
+            actual = zlib.crc32(view, actual)
+        (expected,) = _U32.unpack_from(b"".join(self._span(crc_at, total)))
+        if actual != expected:
+            self._fail(
+                f"message checksum mismatch: expected 0x{expected:08x}, calculated 0x{actual:08x}"
+            )
+        headers = self._headers_for(head[12:])
+        return _new_message(Message, (headers, b"".join(payload_views)))
+
+    def _headers_for(self, raw: bytes) -> Headers:
+        """Parsed headers of ``raw``, reusing the last block's when the bytes are equal."""
+        if raw != self._last_raw:
+            try:
+                self._last_headers = _parse_headers(raw)
+            except ProtocolError as exc:
+                self._fail(str(exc))
+            self._last_raw = raw
+        return self._last_headers
+
+    def _decode_run(self, data: bytes, pos: int, out: list[Message]) -> int:
+        """Decode every whole message in ``data`` from ``pos``; return where it stopped."""
+        size = len(data)
+        crc32 = zlib.crc32
+        unpack_prelude = _PRELUDE.unpack_from
+        unpack_u32 = _U32.unpack_from
+        append = out.append
+        last_raw = self._last_raw
+        last_headers = self._last_headers
+        max_bytes = self._max
+        with memoryview(data) as view:
+            while size - pos >= 12:
+                total, headers_len, prelude_crc = unpack_prelude(data, pos)
+                end = pos + total
+                if end > size or total < _MIN_MESSAGE or headers_len > total - 16:
+                    break
+                if total > max_bytes:
+                    break
+                crc_at = end - 4
+                if crc32(view[pos + 8 : crc_at], prelude_crc) != unpack_u32(data, crc_at)[0]:
+                    self._report_checksum(data, pos, crc_at)
+                headers_at = pos + 12
+                payload_at = headers_at + headers_len
+                raw = data[headers_at:payload_at]
+                if raw != last_raw:
+                    last_headers = self._headers_for(raw)
+                    last_raw = raw
+                append(_new_message(Message, (last_headers, data[payload_at:crc_at])))
+                pos = end
+        if size - pos >= 12:  # a partial message: check its prelude before waiting for it
+            self._need = self._check_prelude(data, pos)
+        return pos
+
+    def _report_checksum(self, data: bytes, pos: int, crc_at: int) -> NoReturn:
+        self._check_prelude(data, pos)
+        expected = _U32.unpack_from(data, crc_at)[0]
+        actual = zlib.crc32(data[pos:crc_at])
+        self._fail(
+            f"message checksum mismatch: expected 0x{expected:08x}, calculated 0x{actual:08x}"
+        )
+
+
+# --- encoding ---------------------------------------------------------------------
+
+
+def _encode_value(name: str, value: HeaderValue) -> bytes:
+    if value is True:
+        return b"\x00"
+    if value is False:
+        return b"\x01"
+    if isinstance(value, int):
+        code, fmt = _int_format(value)
+        try:
+            return bytes((code,)) + fmt.pack(value)
+        except struct.error:
+            raise ValueError(
+                f"header {name!r}: {int(value)} does not fit in type {type(value).__name__}; "
+                "wrap it in Int64 for a 64-bit value"
+            ) from None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        return b"\x06" + _with_length(name, raw)
+    if isinstance(value, str):
+        return b"\x07" + _with_length(name, value.encode("utf-8"))
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"header {name!r}: timestamps must be timezone-aware")
+        millis = (value - _EPOCH) // _dt.timedelta(milliseconds=1)
+        return b"\x08" + _I64.pack(millis)
+    if isinstance(value, uuid.UUID):
+        return b"\x09" + value.bytes
+    raise TypeError(f"header {name!r}: unsupported value type {type(value).__name__}")
+
+
+def _int_format(value: int) -> tuple[int, struct.Struct]:
+    for code, (_size, fmt, cls) in _FIXED_INTS.items():
+        if cls is not int and isinstance(value, cls):
+            return code, fmt
+    return 4, _FIXED_INTS[4][1]
+
+
+def _with_length(name: str, raw: bytes) -> bytes:
+    if len(raw) > _MAX_VALUE_LEN:
+        raise ValueError(f"header {name!r}: value of {len(raw)} bytes exceeds {_MAX_VALUE_LEN}")
+    return _U16.pack(len(raw)) + raw
+
+
+def encode_headers(headers: Headers) -> bytes:
+    """Encode a header block; reuse the result with :func:`frame` for many messages."""
+    parts: list[bytes] = []
+    for name, value in headers.items():
+        raw_name = name.encode("utf-8")
+        if not 1 <= len(raw_name) <= 255:
+            raise ValueError(f"header name {name!r} must be 1 to 255 bytes of UTF-8")
+        parts.append(bytes((len(raw_name),)) + raw_name + _encode_value(name, value))
+    return b"".join(parts)
+
+
+def frame(raw_headers: bytes, payload: bytes | bytearray | memoryview = b"") -> bytes:
+    """Wrap an already encoded header block and a payload into one message."""
+    total = _MIN_MESSAGE + len(raw_headers) + len(payload)
+    if total > 0xFFFFFFFF:
+        raise ValueError(f"message of {total} bytes exceeds the 4 GiB format limit")
+    lengths = _LENGTHS.pack(total, len(raw_headers))
+    head = lengths + _U32.pack(zlib.crc32(lengths)) + raw_headers
+    return head + bytes(payload) + _U32.pack(zlib.crc32(payload, zlib.crc32(head)))
+
+
+def encode(headers: Headers, payload: bytes | bytearray | memoryview = b"") -> bytes:
+    """Encode one message: ``Decoder().feed(encode(h, p))`` gives back ``h`` and ``p``."""
+    return frame(encode_headers(headers), payload)

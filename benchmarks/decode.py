@@ -1,0 +1,105 @@
+"""Event-stream decoding speed: asyncsagemaker's Decoder vs botocore's EventStreamBuffer.
+
+Run:  .venv/bin/python benchmarks/decode.py [--runs 7] [--mib 16]
+
+For each payload size a stream of PayloadPart messages (the headers SageMaker
+sends) is fed in 64 KiB chunks to both decoders in the same process, run after
+run, interleaved, and the median events/s and MB/s are printed with the ratio.
+``zlib.crc32`` over the same bytes is the ceiling: each decoder must checksum
+every byte once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import zlib
+from collections.abc import Callable
+
+from botocore.eventstream import EventStreamBuffer
+
+from asyncsagemaker.eventstream import Decoder, encode
+
+PAYLOAD_PART = {
+    ":event-type": "PayloadPart",
+    ":content-type": "application/octet-stream",
+    ":message-type": "event",
+}
+SIZES = (16, 256, 4096, 65536)
+CHUNK = 64 * 1024
+
+
+def make_stream(payload_size: int, total_bytes: int) -> tuple[list[bytes], int]:
+    message = encode(PAYLOAD_PART, b"x" * payload_size)
+    count = max(1, total_bytes // len(message))
+    data = message * count
+    return [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)], count
+
+
+def run_ours(chunks: list[bytes]) -> int:
+    decoder = Decoder()
+    n = 0
+    for chunk in chunks:
+        n += len(decoder.feed(chunk))
+    decoder.close()
+    return n
+
+
+def run_botocore(chunks: list[bytes]) -> int:
+    buffer = EventStreamBuffer()
+    n = 0
+    for chunk in chunks:
+        buffer.add_data(chunk)
+        for _message in buffer:
+            n += 1
+    return n
+
+
+def run_crc(chunks: list[bytes]) -> int:
+    crc = 0
+    for chunk in chunks:
+        crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def timed(fn: Callable[[list[bytes]], int], chunks: list[bytes]) -> float:
+    start = time.perf_counter()
+    fn(chunks)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="runs per decoder (median is shown)")
+    parser.add_argument("--mib", type=float, default=16, help="stream size per run in MiB")
+    args = parser.parse_args()
+    total = int(args.mib * 1024 * 1024)
+
+    header = (
+        f"{'payload':>8} | {'events':>8} | {'ours ev/s':>11} | {'botocore ev/s':>13} | "
+        f"{'ratio':>6} | {'ours MB/s':>9} | {'boto MB/s':>9} | {'crc32 MB/s':>10} | {'of crc':>6}"
+    )
+    print(f"median of {args.runs} runs, {args.mib:g} MiB per run, fed in 64 KiB chunks")
+    print(header)
+    print("-" * len(header))
+    for size in SIZES:
+        chunks, count = make_stream(size, total)
+        assert run_ours(chunks) == count == run_botocore(chunks)
+        nbytes = sum(map(len, chunks))
+        ours, boto, crc = [], [], []
+        for _ in range(args.runs):
+            ours.append(timed(run_ours, chunks))
+            boto.append(timed(run_botocore, chunks))
+            crc.append(timed(run_crc, chunks))
+        t_ours, t_boto, t_crc = (statistics.median(t) for t in (ours, boto, crc))
+        mb = nbytes / 1e6
+        print(
+            f"{size:>7}B | {count:>8} | {count / t_ours:>11,.0f} | {count / t_boto:>13,.0f} | "
+            f"{t_boto / t_ours:>5.1f}x | {mb / t_ours:>9,.0f} | {mb / t_boto:>9,.0f} | "
+            f"{mb / t_crc:>10,.0f} | {t_crc / t_ours:>5.0%}"
+        )
+
+
+if __name__ == "__main__":
+    main()
