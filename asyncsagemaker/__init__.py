@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ._version import __version__
+from .client import SageMakerRuntime
+from .config import Config
 from .errors import (
     ClientClosedError,
     ConfigurationError,
@@ -25,12 +27,17 @@ from .errors import (
     ServiceUnavailable,
     StreamConsumedError,
     StreamError,
+    StreamInterruptedError,
     ThrottlingException,
     ValidationError,
 )
+from .responses import AsyncInferenceResponse, InvokeEndpointResponse
+from .stream import ResponseStream, StreamCall, StreamStats
 
 __all__ = [
+    "AsyncInferenceResponse",
     "ClientClosedError",
+    "Config",
     "ConfigurationError",
     "ConnectTimeoutError",
     "CredentialsError",
@@ -38,6 +45,7 @@ __all__ = [
     "InternalDependencyException",
     "InternalFailure",
     "InternalStreamFailure",
+    "InvokeEndpointResponse",
     "ModelError",
     "ModelNotReadyException",
     "ModelStreamError",
@@ -45,12 +53,17 @@ __all__ = [
     "ParamValidationError",
     "ProtocolError",
     "ReadTimeoutError",
+    "ResponseStream",
     "SageMakerError",
+    "SageMakerRuntime",
     "SageMakerTimeoutError",
     "ServiceError",
     "ServiceUnavailable",
+    "StreamCall",
     "StreamConsumedError",
     "StreamError",
+    "StreamInterruptedError",
+    "StreamStats",
     "ThrottlingException",
     "ValidationError",
     "__version__",

@@ -39,6 +39,7 @@ __all__ = [
     "ServiceUnavailable",
     "StreamConsumedError",
     "StreamError",
+    "StreamInterruptedError",
     "ThrottlingException",
     "ValidationError",
 ]
@@ -222,3 +223,11 @@ class DeadlineExceededError(SageMakerTimeoutError):
 
 class NetworkError(SageMakerError, ConnectionError):
     """The connection failed or was reset; also a built-in ``ConnectionError``."""
+
+
+class StreamInterruptedError(StreamError, NetworkError):
+    """The connection was lost after the stream started, between two messages.
+
+    Both a :class:`StreamError` (parts were handed out; never retried) and a
+    :class:`NetworkError` (a built-in ``ConnectionError``).
+    """

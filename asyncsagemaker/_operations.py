@@ -1,0 +1,280 @@
+"""Requests and responses as botocore's ``sagemaker-runtime`` service model says.
+
+Parameter names, required members, header names, constraints, the URI template
+and error codes all come from the model (read once per process), so a member
+AWS adds shows up here with the botocore that knows it.  On top of botocore's
+checks (which skip ``max`` and ``pattern``) this module refuses, before sending,
+what the service would refuse anyway: bad endpoint names, header values with
+CR/LF or non-visible ASCII, oversized custom attributes or bodies, unknown
+keyword arguments (with a did-you-mean hint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from botocore import xform_name
+from botocore.awsrequest import HeadersDict
+from botocore.parsers import create_parser
+from botocore.utils import percent_encode
+
+from . import errors
+from .errors import ParamValidationError, ServiceError
+
+__all__ = [
+    "Member",
+    "Operation",
+    "PreparedRequest",
+    "load_operations",
+]
+
+_VISIBLE_ASCII = re.compile(r"[\x20-\x7e]*")
+# Java regex classes used by the model's patterns, in Python's dialect.
+_JAVA_CLASSES = (
+    (r"\p{ASCII}", r"\x00-\x7f"),
+    (r"\p{Print}", r"\x20-\x7e"),
+    (r"\z", r"\Z"),
+)
+_ERROR_CLASSES: dict[str, type[ServiceError]] = {
+    name: cls
+    for name, cls in vars(errors).items()
+    if isinstance(cls, type) and issubclass(cls, ServiceError) and cls is not ServiceError
+}
+
+
+def _python_pattern(java: str) -> re.Pattern[str]:
+    """Compile a model pattern; ``\\p{ASCII}`` etc. are Java classes Python lacks."""
+    text = java
+    for java_class, python_class in _JAVA_CLASSES:
+        if java_class.startswith(r"\p"):
+            text = text.replace(f"[{java_class}]", f"[{python_class}]")
+            text = text.replace(java_class, f"[{python_class}]")
+        else:
+            text = text.replace(java_class, python_class)
+    return re.compile(text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One input member: where it goes on the wire and what it may hold."""
+
+    name: str  # the model's name, e.g. "ContentType"
+    kwarg: str  # our keyword argument, e.g. "content_type"
+    location: str  # "uri", "header" or "payload"
+    wire_name: str  # the header name or URI label
+    type_name: str  # "string", "blob", "integer"
+    required: bool
+    min: int | None
+    max: int | None
+    pattern: re.Pattern[str] | None
+
+    def check(self, value: Any) -> None:
+        """Raise ParamValidationError if the service would refuse ``value``."""
+        label = f"{self.kwarg} ({self.name})"
+        if self.type_name == "integer":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ParamValidationError(f"{label} must be an int, not {type(value).__name__}")
+            if self.min is not None and value < self.min:
+                raise ParamValidationError(f"{label} must be >= {self.min}, got {value}")
+            if self.max is not None and value > self.max:
+                raise ParamValidationError(f"{label} must be <= {self.max}, got {value}")
+            return
+        if self.type_name == "string" and not isinstance(value, str):
+            raise ParamValidationError(f"{label} must be a str, not {type(value).__name__}")
+        size = len(value)
+        unit = "bytes" if self.type_name == "blob" else "characters"
+        if self.min is not None and size < self.min:
+            raise ParamValidationError(f"{label} must be at least {self.min} {unit}")
+        if self.max is not None and size > self.max:
+            raise ParamValidationError(
+                f"{label} is {size} {unit}; the service accepts at most {self.max}"
+            )
+        if self.location == "header" and not _VISIBLE_ASCII.fullmatch(value):
+            bad = next(ch for ch in value if not " " <= ch <= "~")
+            raise ParamValidationError(
+                f"{label} may hold only visible ASCII characters and spaces; found {bad!r}"
+            )
+        if self.pattern is not None and not self.pattern.fullmatch(value):
+            raise ParamValidationError(
+                f"{label} {value!r} does not match the service's pattern {self.pattern.pattern}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedRequest:
+    """What goes on the wire: the path (already percent-encoded), headers, body."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    """One operation of the service, with its members indexed by keyword argument."""
+
+    name: str
+    method: str
+    uri_template: str
+    success_status: int
+    members: Mapping[str, Member]
+    response_headers: tuple[tuple[str, str], ...]  # (lower-case header, attribute)
+    model: Any  # botocore.model.OperationModel, for error parsing
+
+    @property
+    def kwargs(self) -> list[str]:
+        return [m.kwarg for m in self.members.values() if m.location != "uri"]
+
+    def prepare(self, endpoint_name: str, params: Mapping[str, Any]) -> PreparedRequest:
+        """Validate the call's arguments and lay them out as the model says."""
+        members = self.members
+        unknown = [key for key in params if key not in members or members[key].location == "uri"]
+        if unknown:
+            raise ParamValidationError(self._unknown_message(unknown[0]))
+        label = members.get("endpoint_name")
+        if label is None:  # every operation of this service has one
+            raise ParamValidationError(f"{self.name} has no endpoint name in the model")
+        if not endpoint_name:
+            raise ParamValidationError("endpoint_name is required and must not be empty")
+        label.check(endpoint_name)
+        path = self.uri_template.replace(
+            "{" + label.wire_name + "}", percent_encode(endpoint_name, safe="-._~")
+        )
+        headers: dict[str, str] = {}
+        body = b""
+        content_type_given = "content_type" in params and params["content_type"] is not None
+        for key, value in params.items():
+            if value is None:
+                continue
+            member = members[key]
+            if member.location == "payload":
+                body, json_body = _body_bytes(value)
+                if json_body and not content_type_given and "content_type" in members:
+                    headers[members["content_type"].wire_name] = "application/json"
+                member.check(body)
+            else:
+                member.check(value)
+                headers[member.wire_name] = str(value)
+        for member in members.values():
+            if member.required and member.location != "uri" and params.get(member.kwarg) is None:
+                raise ParamValidationError(f"{member.kwarg} ({member.name}) is required")
+        return PreparedRequest(path, headers, body)
+
+    def _unknown_message(self, key: str) -> str:
+        valid = sorted(self.kwargs)
+        hint = ""
+        snake = xform_name(key)
+        if snake != key and snake in valid:
+            hint = f"; did you mean {snake}= (keyword arguments are snake_case)?"
+        else:
+            close = difflib.get_close_matches(key, valid, n=1)
+            if close:
+                hint = f"; did you mean {close[0]}=?"
+        return (
+            f"unexpected keyword argument {key!r} for {self.name}{hint} (valid: {', '.join(valid)})"
+        )
+
+    def response_attributes(self, headers: Mapping[str, str]) -> dict[str, str | None]:
+        """Output members bound to response headers, by attribute name."""
+        return {attr: headers.get(header) for header, attr in self.response_headers}
+
+    def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ServiceError:
+        """The typed error for a non-2xx response, parsed by botocore's own parser."""
+        response = {"status_code": status, "headers": HeadersDict(headers), "body": body}
+        parser = create_parser("rest-json")
+        parsed = parser.parse(response, self.model.output_shape)
+        code = parsed.get("Error", {}).get("Code") or str(status)
+        error_shape = self.model.service_model.shape_for_error_code(code)
+        if error_shape is not None:
+            parsed.update(parser.parse(response, error_shape))
+        message = parsed.get("Error", {}).get("Message") or parsed.get("Message") or ""
+        request_id = headers.get("x-amzn-RequestId") or parsed.get("ResponseMetadata", {}).get(
+            "RequestId"
+        )
+        cls = _ERROR_CLASSES.get(code, ServiceError)
+        if cls is errors.ModelError:
+            return errors.ModelError(
+                message,
+                code=code,
+                status_code=status,
+                request_id=request_id,
+                original_status_code=parsed.get("OriginalStatusCode"),
+                original_message=parsed.get("OriginalMessage"),
+                log_stream_arn=parsed.get("LogStreamArn"),
+            )
+        return cls(
+            message or f"HTTP {status}", code=code, status_code=status, request_id=request_id
+        )
+
+
+def _body_bytes(value: Any) -> tuple[bytes, bool]:
+    """``body`` as bytes; True when it was serialised to JSON."""
+    if isinstance(value, bytes):
+        return value, False
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value), False
+    if isinstance(value, str):
+        return value.encode("utf-8"), False
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), True
+    except (TypeError, ValueError) as exc:
+        raise ParamValidationError(
+            f"body must be bytes, str or JSON-serialisable; {type(value).__name__} is not: {exc}"
+        ) from None
+
+
+def _member(name: str, shape: Any, required: bool, payload_name: str | None) -> Member:
+    serialization = shape.serialization
+    if name == payload_name:
+        location, wire_name = "payload", name
+    else:
+        location = serialization.get("location", "body")
+        wire_name = serialization.get("name", name)
+    metadata = shape.metadata
+    pattern = metadata.get("pattern")
+    return Member(
+        name=name,
+        kwarg=xform_name(name),
+        location=location,
+        wire_name=wire_name,
+        type_name=shape.type_name,
+        required=required,
+        min=metadata.get("min"),
+        max=metadata.get("max"),
+        pattern=_python_pattern(pattern) if pattern and shape.type_name == "string" else None,
+    )
+
+
+def load_operations(service_model: Any) -> dict[str, Operation]:
+    """Index every operation of a botocore ``ServiceModel`` by its model name."""
+    operations: dict[str, Operation] = {}
+    for op_name in service_model.operation_names:
+        model = service_model.operation_model(op_name)
+        shape = model.input_shape
+        payload_name = shape.serialization.get("payload")
+        required = set(shape.required_members)
+        members = {}
+        for name, member_shape in shape.members.items():
+            member = _member(name, member_shape, name in required, payload_name)
+            members[member.kwarg] = member
+        output = model.output_shape
+        response_headers = tuple(
+            (member_shape.serialization["name"].lower(), xform_name(name))
+            for name, member_shape in (output.members.items() if output else ())
+            if member_shape.serialization.get("location") == "header"
+        )
+        operations[op_name] = Operation(
+            name=op_name,
+            method=model.http["method"],
+            uri_template=model.http["requestUri"],
+            success_status=int(model.http.get("responseCode", 200)),
+            members=members,
+            response_headers=response_headers,
+            model=model,
+        )
+    return operations

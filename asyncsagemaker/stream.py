@@ -1,0 +1,340 @@
+"""``ResponseStream``: the parts of an ``InvokeEndpointWithResponseStream`` answer.
+
+It reads from the socket only when the consumer asks for the next part, so a
+slow consumer slows the model through TCP and memory per stream stays bounded.
+Each frame goes through the sans-IO :class:`~asyncsagemaker.eventstream.Decoder`;
+an in-stream exception, a corrupt frame or a connection lost mid-message raises
+its typed error exactly where it happens, after the parts before it.
+
+Leaving ``async with``, ``break``, an exception or the cancellation of the task
+closes the HTTP response at once: a half-read connection is never returned to
+the pool.  (A bare ``async for`` that breaks without ``async with`` closes it as
+soon as the loop finalises the abandoned iterator, which CPython does at once.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aiohttp
+import anyio
+
+from .errors import (
+    DeadlineExceededError,
+    InternalStreamFailure,
+    ModelStreamError,
+    ProtocolError,
+    ReadTimeoutError,
+    StreamConsumedError,
+    StreamError,
+    StreamInterruptedError,
+)
+from .eventstream import Decoder, Headers
+
+if TYPE_CHECKING:
+    from .codecs import ServerSentEvent
+
+__all__ = ["ResponseStream", "StreamCall", "StreamStats"]
+
+_T = TypeVar("_T")
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamStats:
+    """Timing of one stream, in seconds from the moment the request was sent."""
+
+    time_to_first_part: float | None
+    parts: int
+    bytes: int
+    duration: float | None
+
+
+def _stream_exception(headers: Headers, payload: bytes) -> StreamError:
+    """The typed error for an ``exception`` or ``error`` message."""
+    if headers.get(":message-type") == "error":
+        code = str(headers.get(":error-code", ""))
+        return StreamError(str(headers.get(":error-message", "")) or code, code=code)
+    kind = str(headers.get(":exception-type", ""))
+    try:
+        body = json.loads(payload) if payload else {}
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    message = str(body.get("Message") or body.get("message") or payload.decode("utf-8", "replace"))
+    if kind == "ModelStreamError":
+        error_code = body.get("ErrorCode")
+        return ModelStreamError(message, error_code=None if error_code is None else str(error_code))
+    if kind == "InternalStreamFailure":
+        return InternalStreamFailure(message)
+    return StreamError(message, code=kind)
+
+
+class ResponseStream:
+    """An open streaming response: iterate it for the bytes of each ``PayloadPart``.
+
+    Metadata from the response headers is available at once: ``content_type``,
+    ``invoked_production_variant``, ``custom_attributes``, ``request_id``,
+    ``status_code``, ``headers``.  ``stats`` tells time to first part, parts,
+    bytes and duration.  A stream can be iterated once (directly or through one
+    of its views).
+    """
+
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        attributes: Mapping[str, str | None],
+        *,
+        started: float,
+        deadline: float | None = None,
+        max_message_bytes: int | None = None,
+    ) -> None:
+        self._response = response
+        self.status_code: int = response.status
+        self.headers: Mapping[str, str] = response.headers
+        self.request_id: str | None = response.headers.get("x-amzn-RequestId")
+        self.content_type: str | None = attributes.get("content_type")
+        self.invoked_production_variant: str | None = attributes.get("invoked_production_variant")
+        self.custom_attributes: str | None = attributes.get("custom_attributes")
+        self._started = started
+        self._deadline = deadline
+        self._decoder = Decoder(max_message_bytes) if max_message_bytes else Decoder()
+        self._iterator: AsyncIterator[bytes] | None = None
+        self._first_part_at: float | None = None
+        self._ended_at: float | None = None
+        self._parts = 0
+        self._bytes = 0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<ResponseStream {state} request_id={self.request_id!r} parts={self._parts}>"
+
+    # -- iteration -----------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._iterator is not None:
+            raise StreamConsumedError(
+                "this stream is already being read; a stream's parts can be read only once"
+            )
+        if self._closed:
+            raise StreamConsumedError("this stream is closed")
+        self._iterator = self._iterate()
+        return self._iterator
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        decoder = self._decoder
+        part_headers: Headers | None = None
+        try:
+            while True:
+                chunk = await self._read_chunk()
+                if not chunk:
+                    decoder.close()  # raises ProtocolError on a truncated message
+                    self._finish(reusable=True)
+                    return
+                for message in decoder.feed(chunk):
+                    headers = message.headers
+                    if headers is not part_headers:
+                        if not self._is_payload_part(headers, message.payload):
+                            continue
+                        part_headers = headers
+                    payload = message.payload
+                    if not self._parts:
+                        self._first_part_at = time.monotonic()
+                    self._parts += 1
+                    self._bytes += len(payload)
+                    yield payload
+        finally:
+            self._finish(reusable=False)
+
+    @staticmethod
+    def _is_payload_part(headers: Headers, payload: bytes) -> bool:
+        """True for a PayloadPart; False for an unknown event; raises for errors."""
+        message_type = headers.get(":message-type", "event")
+        if message_type == "event":
+            return headers.get(":event-type") == "PayloadPart"
+        raise _stream_exception(headers, payload)
+
+    async def _read_chunk(self) -> bytes:
+        try:
+            if self._deadline is None:
+                return await self._response.content.readany()
+            with anyio.fail_after(max(self._deadline - time.monotonic(), 0)):
+                return await self._response.content.readany()
+        except aiohttp.ServerTimeoutError:
+            raise ReadTimeoutError(
+                "no data from the model within read_timeout; the stream was closed"
+            ) from None
+        except TimeoutError:
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                raise DeadlineExceededError(
+                    "the stream did not finish within total_timeout; it was closed"
+                ) from None
+            raise ReadTimeoutError("no data from the model within read_timeout") from None
+        except aiohttp.ClientPayloadError as exc:
+            raise self._lost(exc) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise self._lost(exc) from exc
+
+    def _lost(self, exc: BaseException) -> StreamError:
+        if self._decoder.buffered:
+            return ProtocolError(
+                "truncated stream: the connection closed in the middle of a message "
+                f"({self._decoder.buffered} bytes of it received): {exc}"
+            )
+        return StreamInterruptedError(f"the connection was lost after {self._parts} parts: {exc}")
+
+    def _finish(self, *, reusable: bool) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._ended_at = time.monotonic()
+        if reusable:
+            self._response.release()
+        else:
+            self._response.close()
+
+    # -- lifetime ------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the response now; unread parts are discarded and the connection dropped."""
+        iterator = self._iterator
+        if iterator is not None and not self._closed:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        self._finish(reusable=False)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def __aenter__(self) -> ResponseStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        if not getattr(self, "_closed", True):
+            _warn(f"unclosed {self!r}: use `async with` or aclose()", ResourceWarning, stacklevel=1)
+            self._response.close()
+
+    @property
+    def stats(self) -> StreamStats:
+        """Time to first part, parts, bytes and duration (``None`` while unknown)."""
+        first = self._first_part_at
+        ended = self._ended_at
+        return StreamStats(
+            time_to_first_part=None if first is None else first - self._started,
+            parts=self._parts,
+            bytes=self._bytes,
+            duration=None if ended is None else ended - self._started,
+        )
+
+    # -- views ---------------------------------------------------------------------
+
+    async def read(self) -> bytes:
+        """All remaining parts joined (the whole answer, once the stream ends)."""
+        return b"".join([part async for part in self])
+
+    async def _through(self, decoder: Any) -> AsyncIterator[Any]:
+        """Feed every part through a sans-IO decoder and yield what it produces."""
+        async with _closing(self):
+            async for part in self:
+                for item in decoder.feed(part):
+                    yield item
+                if getattr(decoder, "done", False):
+                    return
+            for item in decoder.close():
+                yield item
+
+    async def text(self, errors: str = "strict") -> AsyncIterator[str]:
+        """The answer as text, decoded as UTF-8 safely across part boundaries."""
+        from .codecs import TextDecoder
+
+        decoder = TextDecoder(errors=errors)
+        async with _closing(self):
+            async for part in self:
+                text = decoder.feed(part)
+                if text:
+                    yield text
+            rest = decoder.close()
+            if rest:
+                yield rest
+
+    def lines(self) -> AsyncIterator[str]:
+        """The answer line by line (``\\n`` or ``\\r\\n``); a last line without one too."""
+        from .codecs import LineDecoder
+
+        return self._through(LineDecoder())
+
+    def json_lines(self) -> AsyncIterator[Any]:
+        """One parsed JSON value per non-blank line (JSON Lines / NDJSON)."""
+        from .codecs import JSONLinesDecoder
+
+        return self._through(JSONLinesDecoder())
+
+    def sse(self) -> AsyncIterator[ServerSentEvent]:
+        """Server-Sent Events, as TGI and OpenAI-compatible servers stream them."""
+        from .codecs import SSEDecoder
+
+        return self._through(SSEDecoder())
+
+    def tokens(self, format: str = "auto") -> AsyncIterator[str]:
+        """Text tokens from TGI, LMI, vLLM/OpenAI or plain text output (see formats)."""
+        from .formats import TokenDecoder
+
+        return self._through(TokenDecoder(format=format))
+
+
+class _closing:
+    """Close a stream when a view over it ends, whatever the reason."""
+
+    def __init__(self, stream: ResponseStream) -> None:
+        self._stream = stream
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stream.aclose()
+
+
+class StreamCall(Awaitable[ResponseStream]):
+    """What ``invoke_endpoint_with_response_stream`` returns: await it or ``async with`` it.
+
+    ``stream = await client.invoke_endpoint_with_response_stream(...)`` leaves
+    closing to you; ``async with ... as stream:`` closes it on the way out.
+    """
+
+    def __init__(self, opener: Coroutine[Any, Any, ResponseStream]) -> None:
+        self._opener = opener
+        self._stream: ResponseStream | None = None
+
+    def __await__(self) -> Generator[Any, None, ResponseStream]:
+        return self._opener.__await__()
+
+    async def __aenter__(self) -> ResponseStream:
+        self._stream = await self._opener
+        return self._stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
