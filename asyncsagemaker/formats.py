@@ -1,0 +1,556 @@
+"""The generated text in the streaming formats of the common model servers, sans-IO.
+
+Feed :class:`TokenDecoder` the bytes of a response stream in any chunking; it
+returns the pieces of generated text ("tokens") as they complete::
+
+    tokens = TokenDecoder()              # format="auto"
+    for chunk in chunks:
+        for text in tokens.feed(chunk):
+            print(text, end="")
+    for text in tokens.close():
+        print(text, end="")
+
+Formats (``FORMATS``), each the documented streaming output of a server:
+
+``tgi``
+    Hugging Face Text Generation Inference, ``/generate_stream``: Server-Sent
+    Events whose data is ``{"token": {"id", "text", "logprob", "special"},
+    "generated_text", "details"}``.  Special tokens (``</s>``) are skipped; the
+    event with a non-null ``generated_text`` is the last one.  An
+    ``{"error": ..., "error_type": ...}`` event raises :class:`ModelOutputError`.
+``lmi``
+    AWS Large Model Inference (DJL Serving) rolling batch, JSON lines:
+    ``{"token": {"id", "text", "log_prob"}}``, the last line adding
+    ``generated_text`` and ``details``; ``details.finish_reason == "error"``
+    raises.  Also the dynamic-batch form ``{"outputs": ["text", ...]}``.
+``vllm-chat`` / ``vllm-completions``
+    OpenAI-compatible servers (vLLM, TGI's Messages API, LMI's chat schema):
+    Server-Sent Events of ``chat.completion.chunk`` objects
+    (``choices[0].delta.content``; role-only and empty deltas give nothing) or
+    ``text_completion`` objects (``choices[0].text``), ended by ``data: [DONE]``.
+    Only the choice with index 0 is read.  ``{"error": {...}}`` raises.
+``openai``
+    Either of the two above, chunk by chunk.
+``text``
+    Plain UTF-8, passed through as it arrives (a character cut between parts
+    is held until complete).
+
+The transport of the JSON formats is recognised from the first byte that is not
+whitespace, so every JSON format reads both Server-Sent Events and JSON lines
+(LMI can send either, with ``option.output_formatter``).
+
+``format="auto"`` (rules in :func:`detect_format`) decides from the start of the
+stream, holding back only the bytes it needs to see.  Empty tokens are never
+returned.  After the end of the generation (``[DONE]``, or a TGI/LMI record with
+``generated_text``) :attr:`TokenDecoder.done` is true and further input is ignored.
+
+Sources the formats and the fixtures in ``tests/fixtures/formats`` follow:
+the TGI streaming docs and its ``StreamResponse``/``ErrorResponse`` schema
+(huggingface/text-generation-inference, PR #36 "token streaming using
+ServerSideEvents"; huggingface.js ``TextGenerationStreamOutput``), DJL Serving's
+``serving/docs/lmi/user_guides/lmi_input_output_schema.md`` (rolling batch and
+dynamic batch streaming, error lines), and vLLM's "OpenAI-Compatible Server"
+docs (chat completion chunks, completions, ``data: [DONE]``, streamed error
+objects).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .codecs import (
+    DEFAULT_MAX_EVENT_BYTES,
+    DecodeError,
+    JSONLinesDecoder,
+    ServerSentEvent,
+    SSEDecoder,
+    TextDecoder,
+)
+
+__all__ = [
+    "FORMATS",
+    "FormatError",
+    "ModelOutputError",
+    "TokenDecoder",
+    "detect_format",
+]
+
+#: The format names :class:`TokenDecoder` accepts besides ``"auto"``.
+FORMATS: tuple[str, ...] = ("tgi", "lmi", "vllm-chat", "vllm-completions", "openai", "text")
+
+_TOKEN_OBJECT = ("tgi", "lmi")
+_CHOICES = ("vllm-chat", "vllm-completions", "openai")
+_SSE_PREFIXES = (b"data:", b"event:", b"id:", b"retry:", b":")
+_BOM = b"\xef\xbb\xbf"
+_WHITESPACE = b" \t\r\n"
+_PREVIEW = 120
+
+
+class ModelOutputError(DecodeError):
+    """The model server reported an error inside the stream (after HTTP 200).
+
+    ``message`` is its text; ``error_type`` and ``code`` are what the server gave
+    (TGI's ``error_type``, an OpenAI error's ``type`` and ``code``), ``payload``
+    the whole decoded record.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_type: str | None = None,
+        code: Any = None,
+        payload: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
+        self.code = code
+        self.payload = payload
+
+    def __str__(self) -> str:
+        kind = f" [{self.error_type}]" if self.error_type else ""
+        return f"the model server reported an error{kind}: {self.message}"
+
+
+class FormatError(DecodeError):
+    """The stream is not in the expected (or any recognised) token format."""
+
+
+def _preview(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return repr(text) if len(text) <= _PREVIEW else repr(text[:_PREVIEW]) + "..."
+
+
+def _error_of(record: dict[str, Any]) -> ModelOutputError | None:
+    """The error a record reports, in TGI, LMI or OpenAI shape, if any."""
+    error = record.get("error")
+    if error is not None and error != "":
+        if isinstance(error, dict):
+            message = error.get("message")
+            return ModelOutputError(
+                message if isinstance(message, str) else json.dumps(error),
+                error_type=error.get("type"),
+                code=error.get("code"),
+                payload=record,
+            )
+        return ModelOutputError(
+            str(error),
+            error_type=record.get("error_type"),
+            code=record.get("code"),
+            payload=record,
+        )
+    if record.get("object") == "error":  # older vLLM: the ErrorResponse itself
+        message = record.get("message")
+        return ModelOutputError(
+            message if isinstance(message, str) else json.dumps(record),
+            error_type=record.get("type"),
+            code=record.get("code"),
+            payload=record,
+        )
+    return None
+
+
+def _schema_of(record: Any, transport: str) -> str | None:
+    """Which format a first record belongs to, or None if it is no known shape."""
+    if not isinstance(record, dict):
+        return None
+    kind = record.get("object")
+    if "choices" in record or kind in ("chat.completion.chunk", "text_completion"):
+        if kind == "chat.completion.chunk":
+            return "vllm-chat"
+        if kind == "text_completion":
+            return "vllm-completions"
+        choices = record.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        if isinstance(first, dict):
+            if "delta" in first:
+                return "vllm-chat"
+            if "text" in first:
+                return "vllm-completions"
+        return "openai"
+    token_object = "tgi" if transport == "sse" else "lmi"
+    if "token" in record or "generated_text" in record or "outputs" in record:
+        return token_object
+    if "error" in record:
+        return "openai" if isinstance(record["error"], dict) else token_object
+    if kind == "error":
+        return "openai"
+    return None
+
+
+class _Sniffer:
+    """Holds the head of a stream until its transport (and maybe format) is decided.
+
+    Every byte is looked at once: the scans resume where they stopped.
+    """
+
+    __slots__ = ("_eol_scan", "_first", "_format", "_head", "_limit", "_ws_scan")
+
+    def __init__(self, format: str | None, limit: int) -> None:
+        self._format = format  # None for auto, else a JSON format
+        self._limit = limit
+        self._head = bytearray()
+        self._first = -1  # index of the first byte that is not BOM or whitespace
+        self._ws_scan = 0
+        self._eol_scan = 0
+
+    def feed(self, data: bytes) -> tuple[str, str | None] | None:
+        self._head += data
+        return self._decide(final=False)
+
+    def finish(self) -> tuple[str, str | None] | None:
+        return self._decide(final=True)
+
+    def take(self) -> bytes:
+        head = bytes(self._head)
+        self._head = bytearray()
+        return head
+
+    def _decide(self, *, final: bool) -> tuple[str, str | None] | None:
+        head = self._head
+        if self._first < 0:
+            i = self._ws_scan
+            if i == 0:
+                if head.startswith(_BOM):
+                    i = 3
+                elif len(head) < 3 and _BOM.startswith(head) and not final:
+                    return None  # maybe a BOM still arriving
+            end = len(head)
+            while i < end and head[i] in _WHITESPACE:
+                i += 1
+            self._ws_scan = i
+            if i == end:
+                if not final or not head:
+                    return None
+                return ("text", "text") if self._format is None else ("jsonlines", self._format)
+            self._first = i
+        first = self._first
+        if self._format is not None:
+            return ("jsonlines" if head[first] in b"{[" else "sse", self._format)
+        if head[first] == ord("{"):
+            return self._decide_json(first, final=final)
+        start = bytes(head[first : first + 7])
+        if start.startswith(_SSE_PREFIXES):
+            return ("sse", None)
+        if not final and any(prefix.startswith(start) for prefix in _SSE_PREFIXES):
+            return None
+        return ("text", "text")
+
+    def _decide_json(self, first: int, *, final: bool) -> tuple[str, str | None] | None:
+        head = self._head
+        scan = max(self._eol_scan, first)
+        ends = [at for at in (head.find(b"\n", scan), head.find(b"\r", scan)) if at >= 0]
+        if ends:
+            line = bytes(head[first : min(ends)])
+        elif final:
+            line = bytes(head[first:])
+        else:
+            self._eol_scan = len(head)
+            if len(head) - first > self._limit:
+                return ("text", "text")
+            return None
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return ("text", "text")
+        schema = _schema_of(record, "jsonlines")
+        return ("jsonlines", schema) if schema else ("text", "text")
+
+
+def _sse_record(event: ServerSentEvent) -> Any:
+    """The JSON of an event's data; None for an empty keep-alive event."""
+    if event.event == "error":
+        raise ModelOutputError(event.data or "error event without data", payload=event.data)
+    if not event.data or event.data.isspace():
+        return None
+    try:
+        return json.loads(event.data)
+    except ValueError as exc:
+        raise FormatError(
+            f"the data of a Server-Sent Event is not JSON ({exc}): {_preview(event.data)}"
+        ) from exc
+
+
+def detect_format(head: bytes, *, final: bool = False) -> str | None:
+    """The format of a stream from its first bytes; None while more bytes are needed.
+
+    The rules, after skipping a byte order mark and whitespace:
+
+    1. A first line that is a JSON object of a known shape means JSON lines:
+       ``token``/``generated_text``/``outputs`` -> ``"lmi"``; ``choices`` -> an
+       OpenAI format.  Any other first line starting with ``{`` means ``"text"``.
+    2. A first line that is a Server-Sent Events field (``data:``, ``event:``,
+       ``id:``, ``retry:``) or comment (``:``) means SSE; the JSON of the first
+       event with data picks the format: ``token``/``generated_text`` -> ``"tgi"``,
+       ``object: chat.completion.chunk`` or ``choices[0].delta`` ->
+       ``"vllm-chat"``, ``object: text_completion`` or ``choices[0].text`` ->
+       ``"vllm-completions"``, other ``choices`` or a first ``[DONE]`` ->
+       ``"openai"``.  Data that is not JSON of a known shape raises
+       :class:`FormatError` (read such a stream with an SSE view instead).
+    3. Anything else is ``"text"``, decided as soon as the first bytes rule out
+       rules 1 and 2, so plain text is never held back waiting for a newline.
+
+    ``final=True`` says ``head`` is the whole stream: decide with what is there.
+    """
+    sniffer = _Sniffer(None, DEFAULT_MAX_EVENT_BYTES)
+    decided = sniffer.feed(head)
+    if decided is None and final:
+        decided = sniffer.finish()
+    if decided is None:
+        return None
+    _, schema = decided
+    if schema is not None:
+        return schema
+    events = SSEDecoder()
+    found = events.feed(head)
+    if final:
+        found += events.close()
+    for event in found:
+        record = _sse_record(event)
+        if record is None:
+            continue
+        schema = _schema_of(record, "sse")
+        if schema is None:
+            raise FormatError(f"SSE data of no known token format: {_preview(record)}")
+        return schema
+    return "openai" if events.done else None
+
+
+class TokenDecoder:
+    """Generated text from a model server's response stream, in any chunking.
+
+    ``format`` is ``"auto"`` or one of :data:`FORMATS`.  ``feed(chunk)`` returns
+    the tokens the chunk completed, ``close()`` those left at the end.  Errors
+    the server reports in the stream raise :class:`ModelOutputError`; bytes that
+    do not fit the format raise :class:`FormatError` (or another
+    :class:`~asyncsagemaker.codecs.DecodeError`).  As with the codecs, tokens
+    decoded before an error are returned first and the error is raised by the
+    next call, after which the decoder stays failed.
+
+    ``max_record_bytes`` bounds one SSE event or JSON line; ``errors`` is the
+    UTF-8 error handling (``"strict"`` or ``"replace"``).
+    """
+
+    __slots__ = (
+        "_closed",
+        "_done",
+        "_error",
+        "_errors",
+        "_format",
+        "_jsonl",
+        "_limit",
+        "_sniffer",
+        "_sse",
+        "_text",
+        "_transport",
+        "_yielded",
+    )
+
+    def __init__(
+        self,
+        format: str = "auto",
+        *,
+        max_record_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        errors: str = "strict",
+    ) -> None:
+        if format != "auto" and format not in FORMATS:
+            names = ", ".join(repr(name) for name in FORMATS)
+            raise ValueError(f"unknown token format {format!r}: use 'auto' or one of {names}")
+        if errors not in ("strict", "replace"):
+            raise ValueError(f"errors must be 'strict' or 'replace', not {errors!r}")
+        if isinstance(max_record_bytes, bool) or not isinstance(max_record_bytes, int):
+            raise ValueError(f"max_record_bytes must be a positive int, not {max_record_bytes!r}")
+        if max_record_bytes < 1:
+            raise ValueError(f"max_record_bytes must be a positive int, not {max_record_bytes!r}")
+        self._limit = max_record_bytes
+        self._errors = errors
+        self._format: str | None = None if format == "auto" else format
+        self._transport: str | None = None
+        self._sniffer: _Sniffer | None = None
+        self._text: TextDecoder | None = None
+        self._sse: SSEDecoder | None = None
+        self._jsonl: JSONLinesDecoder | None = None
+        self._done = False
+        self._yielded = False
+        self._error: DecodeError | None = None
+        self._closed = False
+        if format == "text":
+            self._start("text", "text")
+        else:
+            self._sniffer = _Sniffer(self._format, max_record_bytes)
+
+    @property
+    def format(self) -> str | None:
+        """The format in use: the one asked for, or what ``auto`` decided (None until then)."""
+        return self._format
+
+    @property
+    def transport(self) -> str | None:
+        """``"sse"``, ``"jsonlines"`` or ``"text"`` once decided, else None."""
+        return self._transport
+
+    @property
+    def done(self) -> bool:
+        """True once the generation has ended (``[DONE]``, or a final ``generated_text``)."""
+        return self._done
+
+    def feed(self, data: bytes) -> list[str]:
+        """Add ``data``; returns the tokens it completed (possibly none)."""
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise RuntimeError("TokenDecoder.feed() called after close()")
+        out: list[str] = []
+        if self._done:
+            return out
+        if self._sniffer is not None:
+            decided = self._sniffer.feed(data)
+            if decided is None:
+                return out
+            data = self._sniffer.take()
+            self._sniffer = None
+            self._start(*decided)
+        self._run(data, out, final=False)
+        return out
+
+    def close(self) -> list[str]:
+        """End of stream: returns the tokens still held (a last line without newline, ...)."""
+        if self._error is not None:
+            raise self._error
+        out: list[str] = []
+        if self._closed:
+            return out
+        self._closed = True
+        if self._done:
+            return out
+        if self._sniffer is not None:
+            decided = self._sniffer.finish()
+            if decided is None:
+                return out  # nothing but an empty stream
+            data = self._sniffer.take()
+            self._sniffer = None
+            self._start(*decided)
+            if not self._run(data, out, final=False):
+                return out
+        self._run(b"", out, final=True)
+        return out
+
+    # --- internals ------------------------------------------------------------
+
+    def _start(self, transport: str, schema: str | None) -> None:
+        self._transport = transport
+        if schema is not None:
+            self._format = schema
+        if transport == "text":
+            self._text = TextDecoder(self._errors)
+        elif transport == "sse":
+            self._sse = SSEDecoder(self._limit, self._errors)
+        else:
+            self._jsonl = JSONLinesDecoder(self._limit, self._errors)
+
+    def _run(self, data: bytes, out: list[str], *, final: bool) -> bool:
+        """Decode ``data`` into ``out``; False once the stream is done or failed."""
+        try:
+            if self._text is not None:
+                text = self._text.close() if final else self._text.feed(data)
+                if text:
+                    out.append(text)
+            elif self._sse is not None:
+                events = self._sse.close() if final else self._sse.feed(data)
+                for event in events:
+                    record = _sse_record(event)
+                    if record is not None:
+                        self._record(record, "sse", out)
+                        if self._done:
+                            break
+                if self._sse.done:
+                    self._done = True
+                    if self._format is None:
+                        self._format = "openai"  # an OpenAI stream that ended at once
+            elif self._jsonl is not None:
+                records = self._jsonl.close() if final else self._jsonl.feed(data)
+                for record in records:
+                    self._record(record, "jsonlines", out)
+                    if self._done:
+                        break
+        except DecodeError as exc:
+            self._error = exc
+            if not out:
+                raise
+        if out:
+            self._yielded = True
+        return self._error is None and not self._done
+
+    def _record(self, record: Any, transport: str, out: list[str]) -> None:
+        if self._format is None:
+            self._format = _schema_of(record, transport)
+            if self._format is None:
+                raise FormatError(
+                    "the stream is Server-Sent Events but its first event is not a known "
+                    f"token format (TGI or OpenAI-style): {_preview(record)}; "
+                    "read it with an SSE view, or name the format"
+                )
+        if not isinstance(record, dict):
+            raise FormatError(f"a {self._format} record must be a JSON object: {_preview(record)}")
+        error = _error_of(record)
+        if error is not None:
+            raise error
+        if self._format in _CHOICES:
+            self._choices_tokens(record, out)
+        else:
+            self._token_object_tokens(record, out)
+
+    def _token_object_tokens(self, record: dict[str, Any], out: list[str]) -> None:
+        details = record.get("details")
+        if isinstance(details, dict) and details.get("finish_reason") == "error":
+            raise ModelOutputError(
+                "the model stopped with finish_reason 'error' during generation",
+                error_type="finish_reason",
+                payload=record,
+            )
+        found = False
+        token = record.get("token")
+        if isinstance(token, dict):
+            found = True
+            text = token.get("text")
+            special = token.get("special") or token.get("special_token")
+            if isinstance(text, str) and text and not special:
+                out.append(text)
+        outputs = record.get("outputs")
+        if isinstance(outputs, str):
+            outputs = [outputs]
+        if isinstance(outputs, list):
+            found = True
+            out.extend(text for text in outputs if isinstance(text, str) and text)
+        generated = record.get("generated_text")
+        if isinstance(generated, str):
+            if not found and not out and not self._yielded and generated:
+                out.append(generated)  # a lone final record: the whole answer at once
+            self._done = True
+        elif not found:
+            raise FormatError(
+                f"a {self._format} record needs 'token', 'outputs', 'generated_text' "
+                f"or 'error': {_preview(record)}"
+            )
+
+    def _choices_tokens(self, record: dict[str, Any], out: list[str]) -> None:
+        choices = record.get("choices")
+        if not isinstance(choices, list):
+            raise FormatError(f"a {self._format} chunk needs a 'choices' list: {_preview(record)}")
+        chat = self._format != "vllm-completions"
+        completion = self._format != "vllm-chat"
+        for choice in choices:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            if chat:
+                delta = choice.get("delta")
+                if isinstance(delta, dict):
+                    content = delta.get("content")
+                    if isinstance(content, str) and content:
+                        out.append(content)
+            if completion:
+                text = choice.get("text")
+                if isinstance(text, str) and text:
+                    out.append(text)
