@@ -179,6 +179,15 @@ class Operation:
             f"unexpected keyword argument {key!r} for {self.name}{hint} (valid: {', '.join(valid)})"
         )
 
+    def _code_for_status(self, status: int) -> str | None:
+        """The operation's only modeled error with this HTTP status, if exactly one."""
+        names = [
+            shape.name
+            for shape in self.model.error_shapes
+            if shape.metadata.get("error", {}).get("httpStatusCode") == status
+        ]
+        return names[0] if len(names) == 1 else None
+
     def response_attributes(self, headers: Mapping[str, str]) -> dict[str, str | None]:
         """Output members bound to response headers, by attribute name."""
         return {attr: headers.get(header) for header, attr in self.response_headers}
@@ -189,6 +198,10 @@ class Operation:
         parser = create_parser("rest-json")
         parsed = parser.parse(response, self.model.output_shape)
         code = parsed.get("Error", {}).get("Code") or str(status)
+        if code == str(status):
+            # botocore gives up on empty or HTML bodies of 5xx answers; the error-type
+            # header, else the model's one error shape with this status, still tells.
+            code = _code_from_header(headers) or self._code_for_status(status) or code
         error_shape = self.model.service_model.shape_for_error_code(code)
         if error_shape is not None:
             parsed.update(parser.parse(response, error_shape))
@@ -210,6 +223,13 @@ class Operation:
         return cls(
             message or f"HTTP {status}", code=code, status_code=status, request_id=request_id
         )
+
+
+def _code_from_header(headers: Mapping[str, str]) -> str | None:
+    raw = headers.get("x-amzn-ErrorType") or headers.get("x-amzn-errortype")
+    if not raw:
+        return None
+    return raw.split(":", 1)[0].rsplit("#", 1)[-1] or None
 
 
 def _body_bytes(value: Any) -> tuple[bytes, bool]:

@@ -114,17 +114,20 @@ class RequestSigner:
         headers: dict[str, str],
         body: bytes,
         method: str = "POST",
+        now: datetime.datetime | None = None,
     ) -> dict[str, str]:
-        """Return ``headers`` plus the signature headers, for exactly this URL and body."""
+        """Return ``headers`` plus the signature headers, for exactly this URL and body.
+
+        ``now`` (UTC) fixes the signing time, for reproducible signatures in tests.
+        """
         signer = self._signer
         if signer is None or signer.credentials is not credentials:
             signer = self._signer = _CachedKeySigV4Auth(credentials, self._region)
         request = AWSRequest(method=method, url=url, data=body, headers=headers)
         # SigV4Auth.add_auth, minus its debug logging of the canonical request and
         # signature: nothing secret-adjacent reaches a log from here.
-        request.context["timestamp"] = datetime.datetime.now(datetime.timezone.utc).strftime(
-            SIGV4_TIMESTAMP
-        )
+        when = now or datetime.datetime.now(datetime.timezone.utc)
+        request.context["timestamp"] = when.strftime(SIGV4_TIMESTAMP)
         signer._modify_request_before_signing(request)
         canonical = signer.canonical_request(request)
         signature = signer.signature(signer.string_to_sign(request, canonical), request)
