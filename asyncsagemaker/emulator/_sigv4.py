@@ -1,0 +1,178 @@
+"""SigV4 verification of a received request, recomputed with botocore's own signer.
+
+The recipe is PROTOCOL 5.3: take the request-target exactly as received (still
+percent-encoded), the received ``Host``, and only the headers named in
+``SignedHeaders``; reuse the client's timestamp; compare in constant time.
+botocore does not check the clock or the scope, so that is done here.
+
+With no credentials configured a request must still carry a well-formed
+``Authorization`` header for service ``sagemaker`` (every SDK signs; a client that
+forgot to would fail against AWS too), but the signature and clock are not checked.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import email.utils
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.compat import HTTPHeaders
+from botocore.credentials import Credentials
+
+from ._replies import ServiceReply
+
+__all__ = ["MAX_SKEW", "verify"]
+
+MAX_SKEW = _dt.timedelta(minutes=15)
+SERVICE = "sagemaker"
+_AMZ_FORMAT = "%Y%m%dT%H%M%SZ"
+_AUTH = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=(?P<akid>[^/\s]+)/(?P<date>\d{8})/(?P<region>[^/\s]+)/"
+    r"(?P<service>[^/\s]+)/aws4_request,\s*SignedHeaders=(?P<signed>[^,\s]+),\s*"
+    r"Signature=(?P<sig>[0-9a-f]{64})$"
+)
+_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. "
+    "Consult the service documentation for details."
+)
+
+
+def _refuse(code: str, message: str, status: int = 403) -> ServiceReply:
+    return ServiceReply(status, code, message)
+
+
+class _Recomputer(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
+    """botocore's signer, but signing exactly the headers the client said it signed."""
+
+    def __init__(self, credentials: Credentials, region: str, signed: Sequence[str]) -> None:
+        super().__init__(credentials, SERVICE, region)
+        self._signed = signed
+
+    def headers_to_sign(self, request: Any) -> Any:
+        chosen = HTTPHeaders()
+        for name in self._signed:
+            for value in request.headers.get_all(name) or ():
+                chosen[name] = value
+        return chosen
+
+
+def verify(
+    method: str,
+    raw_target: str,
+    headers: Sequence[tuple[str, str]],
+    body: bytes,
+    credentials: Mapping[str, str] | None,
+    now: _dt.datetime | None = None,
+) -> None:
+    """Raise :class:`ServiceReply` (403 or 400) unless the request is signed as required.
+
+    ``headers`` are the received (name, value) pairs in order, repeats included.
+    """
+    received: dict[str, list[str]] = {}
+    for name, value in headers:
+        received.setdefault(name.lower(), []).append(value)
+    authorization = received.get("authorization")
+    if not authorization:
+        raise _refuse("MissingAuthenticationTokenException", "Missing Authentication Token")
+    match = _AUTH.match(authorization[0].strip())
+    if match is None:
+        raise _refuse(
+            "IncompleteSignatureException",
+            "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' "
+            "parameters in the form AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., "
+            "Signature=...",
+            status=400,
+        )
+    timestamp = _timestamp(received)
+    if match["date"] != timestamp[:8]:
+        raise _refuse(
+            "InvalidSignatureException",
+            f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+            f"from HTTP: '{match['date']}' != '{timestamp[:8]}', from '{timestamp}'.",
+        )
+    if match["service"] != SERVICE:
+        raise _refuse(
+            "InvalidSignatureException",
+            f"Credential should be scoped to correct service: '{SERVICE}'. ",
+        )
+    signed = match["signed"].split(";")
+    missing = [name for name in signed if name not in received]
+    if "host" not in signed or missing:
+        raise _refuse(
+            "InvalidSignatureException",
+            "'Host' or a signed header is missing from the request: " + ", ".join(missing),
+        )
+    if credentials is None:
+        return
+    secret = credentials.get(match["akid"])
+    if secret is None:
+        raise _refuse(
+            "UnrecognizedClientException", "The security token included in the request is invalid."
+        )
+    _check_clock(timestamp, now or _dt.datetime.now(_dt.timezone.utc))
+    claimed_hash = received.get("x-amz-content-sha256")
+    if claimed_hash and claimed_hash[0] != hashlib.sha256(body).hexdigest():
+        raise _refuse(
+            "InvalidSignatureException",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            status=400,
+        )
+    request = AWSRequest(method=method, url=f"http://{received['host'][0]}{raw_target}", data=body)
+    for name in signed:
+        for value in received[name]:
+            request.headers[name] = value  # HTTPHeaders appends; repeats are joined with ','
+    request.context["timestamp"] = timestamp
+    signer = _Recomputer(Credentials(match["akid"], secret), match["region"], signed)
+    string_to_sign = signer.string_to_sign(request, signer.canonical_request(request))
+    expected: str = signer.signature(string_to_sign, request)
+    if not hmac.compare_digest(expected, match["sig"]):
+        raise _refuse("InvalidSignatureException", _MISMATCH)
+
+
+def _timestamp(received: Mapping[str, list[str]]) -> str:
+    """The signing time in ``YYYYMMDDTHHMMSSZ`` form, from X-Amz-Date or else Date."""
+    if "x-amz-date" in received:
+        value = received["x-amz-date"][0].strip()
+        try:
+            _dt.datetime.strptime(value, _AMZ_FORMAT)
+        except ValueError:
+            pass
+        else:
+            return value
+    elif "date" in received:
+        try:
+            parsed = email.utils.parsedate_to_datetime(received["date"][0])
+        except (TypeError, ValueError):
+            pass
+        else:
+            return parsed.astimezone(_dt.timezone.utc).strftime(_AMZ_FORMAT)
+    raise _refuse(
+        "IncompleteSignatureException",
+        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+        status=400,
+    )
+
+
+def _check_clock(timestamp: str, now: _dt.datetime) -> None:
+    signed_at = _dt.datetime.strptime(timestamp, _AMZ_FORMAT).replace(tzinfo=_dt.timezone.utc)
+    now_text = now.strftime(_AMZ_FORMAT)
+    if signed_at < now - MAX_SKEW:
+        limit = (now - MAX_SKEW).strftime(_AMZ_FORMAT)
+        raise _refuse(
+            "InvalidSignatureException",
+            f"Signature expired: {timestamp} is now earlier than {limit} ({now_text} - 15 min.)",
+        )
+    if signed_at > now + MAX_SKEW:
+        limit = (now + MAX_SKEW).strftime(_AMZ_FORMAT)
+        raise _refuse(
+            "InvalidSignatureException",
+            f"Signature not yet current: {timestamp} is still later than {limit} "
+            f"({now_text} + 15 min.)",
+        )

@@ -1,0 +1,104 @@
+"""The emulator's public value types: what a model receives, returns, and what is recorded.
+
+They live apart from the server so that a model module can import them without
+pulling in aiohttp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeAlias
+
+__all__ = [
+    "Handler",
+    "HandlerResult",
+    "Invocation",
+    "ModelResponse",
+    "RequestRecord",
+]
+
+INVOKE = "InvokeEndpoint"
+STREAM = "InvokeEndpointWithResponseStream"
+ASYNC = "InvokeEndpointAsync"
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Invocation:
+    """One request as the model sees it: the body and every API header, decoded.
+
+    Members the operation does not define (``target_model`` on the streaming call,
+    say) are ``None``, as the service strips them; ``headers`` still holds every
+    header that was received, with lower-case names.
+    """
+
+    endpoint_name: str
+    operation: str
+    body: bytes
+    content_type: str | None = None
+    accept: str | None = None
+    custom_attributes: str | None = None
+    target_variant: str | None = None
+    target_model: str | None = None
+    target_container_hostname: str | None = None
+    inference_id: str | None = None
+    enable_explanations: str | None = None
+    inference_component_name: str | None = None
+    session_id: str | None = None
+    headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    variant: str = "AllTraffic"
+    request_id: str = ""
+
+    @property
+    def streaming(self) -> bool:
+        """True for ``InvokeEndpointWithResponseStream``: the answer goes out part by part."""
+        return self.operation == STREAM
+
+
+@dataclass(frozen=True)
+class ModelResponse:
+    """A model's answer with response metadata.
+
+    ``body`` is the whole answer or an async iterator of parts.  ``content_type``
+    ``None`` means the default: the request's accept, else its content type, else
+    ``application/json``.  ``new_session_id`` gets ``; Expires=...`` appended when
+    it has none (the header's documented form).
+    """
+
+    body: bytes | AsyncIterator[bytes]
+    content_type: str | None = None
+    custom_attributes: str | None = None
+    new_session_id: str | None = None
+    closed_session_id: str | None = None
+
+
+HandlerResult: TypeAlias = bytes | AsyncIterator[bytes] | ModelResponse
+Handler: TypeAlias = Callable[
+    [Invocation], Awaitable[HandlerResult] | AsyncIterator[bytes] | HandlerResult
+]
+
+
+@dataclass
+class RequestRecord:
+    """What happened to one request, kept in ``Emulator.records`` for tests to inspect.
+
+    Appended when the request arrives and updated as it goes: ``status`` when the
+    response starts, ``parts_sent`` per part written, ``outcome`` and ``ended``
+    (``time.monotonic()``) when the work for it stops, whatever the reason.
+    ``outcome`` is ``"pending"`` until then, and finally one of ``"ok"``,
+    ``"error"``, ``"fault:<Faults field>"`` or ``"client_disconnected"``.
+    """
+
+    request_id: str
+    operation: str
+    endpoint_name: str
+    headers: dict[str, str]
+    body: bytes
+    started: float
+    status: int = 0
+    parts_sent: int = 0
+    outcome: str = "pending"
+    ended: float | None = None
