@@ -18,7 +18,16 @@ import dataclasses
 import json
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping
+import weakref
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Mapping,
+)
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -105,7 +114,8 @@ class ResponseStream:
         self._started = started
         self._deadline = deadline
         self._decoder = Decoder(max_message_bytes) if max_message_bytes else Decoder()
-        self._iterator: AsyncIterator[bytes] | None = None
+        self._iterator: weakref.ref[AsyncGenerator[bytes, None]] | None = None
+        self._iterated = False
         self._first_part_at: float | None = None
         self._ended_at: float | None = None
         self._parts = 0
@@ -119,16 +129,20 @@ class ResponseStream:
     # -- iteration -----------------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._iterator is not None:
+        if self._iterated:
             raise StreamConsumedError(
                 "this stream is already being read; a stream's parts can be read only once"
             )
         if self._closed:
             raise StreamConsumedError("this stream is closed")
-        self._iterator = self._iterate()
-        return self._iterator
+        self._iterated = True
+        iterator = self._iterate()
+        # Only a weak reference: an abandoned loop (`break` without `async with`)
+        # drops the iterator, and its finaliser closes the response at once.
+        self._iterator = weakref.ref(iterator)
+        return iterator
 
-    async def _iterate(self) -> AsyncIterator[bytes]:
+    async def _iterate(self) -> AsyncGenerator[bytes, None]:
         decoder = self._decoder
         part_headers: Headers | None = None
         try:
@@ -204,11 +218,9 @@ class ResponseStream:
 
     async def aclose(self) -> None:
         """Close the response now; unread parts are discarded and the connection dropped."""
-        iterator = self._iterator
+        iterator = self._iterator() if self._iterator is not None else None
         if iterator is not None and not self._closed:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await iterator.aclose()
         self._finish(reusable=False)
 
     @property

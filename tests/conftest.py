@@ -20,3 +20,17 @@ BOTH_LOOPS = pytest.mark.parametrize("anyio_backend", LOOPS, indirect=True)
 @pytest.fixture
 def anyio_backend(request: pytest.FixtureRequest) -> Any:
     return getattr(request, "param", ("asyncio", {}))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) -> None:
+    """Never read the developer's ~/.aws or AWS_* variables: tests say what they use."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AWS_") and name != "AWS_CA_BUNDLE":
+            monkeypatch.delenv(name)
+    missing = tmp_path_factory.getbasetemp() / "no-aws-config"
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(missing / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(missing / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

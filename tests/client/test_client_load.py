@@ -1,0 +1,306 @@
+"""The client under load and with real credentials: backpressure, no blocking, many
+streams, SigV4 checked exactly, nothing secret in logs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import botocore.session
+import psutil
+import pytest
+from botocore.credentials import CredentialProvider, RefreshableCredentials
+
+import asyncsagemaker
+from asyncsagemaker import Config, SageMakerRuntime
+from asyncsagemaker.emulator import Invocation
+from tests.client.test_client_emulator import (
+    AKID,
+    SECRET,
+    EmulatorFactory,
+    client_for,
+    start_emulator,
+)
+from tests.conftest import BOTH_LOOPS
+
+pytestmark = pytest.mark.anyio
+__all__ = ["start_emulator"]  # the fixture, re-exported for this module's tests
+
+
+# -- backpressure --------------------------------------------------------------------
+
+_SERVER = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from asyncsagemaker.emulator import Emulator
+
+    async def fifty_mb(inv):
+        part = b"x" * 65536
+        for _ in range(800):  # 50 MiB, as fast as the client lets it
+            yield part
+
+    async def main():
+        credentials = json.loads(sys.argv[1])
+        models = {"big": fifty_mb, "echo": "echo"}
+        async with Emulator(models=models, credentials=credentials) as emu:
+            print(emu.url, flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+    asyncio.run(main())
+    """
+)
+
+
+@contextlib.contextmanager
+def emulator_process(credentials: dict[str, str] | None = None) -> Iterator[str]:
+    """An emulator in another process: this process's memory and GIL are the client's alone."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, json.dumps(credentials)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        yield url
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def big_server() -> Iterator[str]:
+    with emulator_process() as url:
+        yield url
+
+
+@BOTH_LOOPS
+async def test_a_slow_consumer_keeps_client_memory_bounded(big_server: str) -> None:
+    process = psutil.Process()
+    client = SageMakerRuntime(
+        "us-east-1", endpoint_url=big_server, aws_access_key_id=AKID, aws_secret_access_key=SECRET
+    )
+    async with client:
+        await client.invoke_endpoint("echo", body=b"warm up")
+        before = process.memory_info().rss
+        peak = before
+        parts = 0
+        deadline = time.monotonic() + 1.5
+        async with client.invoke_endpoint_with_response_stream("big", body=b"") as stream:
+            async for part in stream:
+                assert part == b"x" * 65536
+                parts += 1
+                peak = max(peak, process.memory_info().rss)
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.01)  # one part per 10 ms
+    growth = peak - before
+    assert 20 <= parts < 800
+    assert growth < 8 * 1024 * 1024, f"client memory grew by {growth / 2**20:.1f} MiB"
+
+
+# -- no blocking call on the loop -----------------------------------------------------------
+
+
+class _SlowRefreshingProvider(CredentialProvider):  # type: ignore[misc]
+    """Credentials that expire soon and take a whole second to refresh."""
+
+    METHOD = "slow-test-provider"
+    CANONICAL_NAME = "SlowTest"
+
+    def __init__(self) -> None:
+        self.refreshes = 0
+        self.threads: set[str] = set()
+
+    def _metadata(self, valid_for: datetime.timedelta) -> dict[str, str]:
+        expiry = datetime.datetime.now(datetime.timezone.utc) + valid_for
+        return {
+            "access_key": AKID,
+            "secret_key": SECRET,
+            "token": "session-token",
+            "expiry_time": expiry.isoformat(),
+        }
+
+    def _refresh(self) -> dict[str, str]:
+        self.threads.add(threading.current_thread().name)
+        time.sleep(1.0)  # a slow STS / SSO / IMDS call
+        self.refreshes += 1
+        return self._metadata(datetime.timedelta(hours=1))
+
+    def load(self) -> RefreshableCredentials:
+        time.sleep(0.2)  # finding the credentials blocks too
+        return RefreshableCredentials.create_from_metadata(
+            metadata=self._metadata(datetime.timedelta(minutes=5)),  # inside the refresh window
+            refresh_using=self._refresh,
+            method=self.METHOD,
+        )
+
+
+@BOTH_LOOPS
+async def test_credential_refresh_never_blocks_the_loop_and_happens_once() -> None:
+    with emulator_process(credentials={AKID: SECRET}) as url:
+        await _refresh_once_without_blocking(url)
+
+
+async def _refresh_once_without_blocking(url: str) -> None:
+    provider = _SlowRefreshingProvider()
+    session = botocore.session.Session()
+    session.get_component("credential_provider").insert_before("env", provider)
+    client = SageMakerRuntime(
+        "us-east-1",
+        endpoint_url=url,
+        botocore_session=session,
+        config=Config(max_pool_connections=50),
+    )
+    lags: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            before = time.monotonic()
+            await asyncio.sleep(0.005)
+            lags.append(time.monotonic() - before - 0.005)
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0.05)
+    async with client:
+        answers = await asyncio.gather(
+            *(client.invoke_endpoint("echo", body=b"%d" % i) for i in range(50))
+        )
+    stop.set()
+    await tick
+    assert [a.body for a in answers] == [b"%d" % i for i in range(50)]
+    assert provider.refreshes == 1
+    assert threading.current_thread().name not in provider.threads
+    assert max(lags) < 0.05, f"the loop stalled for {max(lags) * 1000:.0f} ms"
+
+
+# -- many streams on one loop ---------------------------------------------------------------
+
+
+async def test_500_concurrent_streams_complete_within_a_bounded_pool(
+    start_emulator: EmulatorFactory,
+) -> None:
+    active = 0
+    peak = 0
+
+    async def tracked(inv: Invocation) -> AsyncIterator[bytes]:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        try:
+            for i in range(5):
+                yield b"%s:%d;" % (inv.body, i)
+                await asyncio.sleep(0.005)
+        finally:
+            active -= 1
+
+    emu = start_emulator(models={"tracked": tracked})
+
+    async def one(client: SageMakerRuntime, i: int) -> bytes:
+        body = b"s%d" % i
+        async with client.invoke_endpoint_with_response_stream("tracked", body=body) as stream:
+            return await stream.read()
+
+    async with client_for(emu, max_pool_connections=40) as client:
+        results = await asyncio.gather(*(one(client, i) for i in range(500)))
+    assert results == [b"".join(b"s%d:%d;" % (i, n) for n in range(5)) for i in range(500)]
+    assert 1 < peak <= 40
+    assert len(emu.records) == 500
+
+
+# -- SigV4 checked exactly by the emulator -----------------------------------------------------
+
+
+@BOTH_LOOPS
+async def test_signatures_verify_with_characters_that_need_escaping(
+    start_emulator: EmulatorFactory,
+) -> None:
+    seen: list[Invocation] = []
+
+    async def capture(inv: Invocation) -> bytes:
+        seen.append(inv)
+        return inv.body
+
+    emu = start_emulator(models={"Mixed-Case-1": capture}, credentials={AKID: SECRET})
+    attributes = 'trace=a b;  c="d,e" /~!@#$%^&*()_+-={}[]|\\:\'<>?,.'
+    async with client_for(emu) as client:
+        answer = await client.invoke_endpoint(
+            "Mixed-Case-1", body="héllo ✓", custom_attributes=attributes, content_type="text/x y"
+        )
+        async with client.invoke_endpoint_with_response_stream(
+            "Mixed-Case-1", body=b"\x00\xff", custom_attributes=attributes
+        ) as stream:
+            assert await stream.read() == b"\x00\xff"
+    assert answer.body == "héllo ✓".encode()
+    assert [inv.custom_attributes for inv in seen] == [attributes, attributes]
+    assert all(r.status == 200 for r in emu.records)
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "code"),
+    [
+        (AKID, "not-the-secret", "InvalidSignatureException"),
+        ("AKIDUNKNOWN", SECRET, "UnrecognizedClientException"),
+    ],
+)
+async def test_wrong_credentials_are_refused_and_not_retried(
+    start_emulator: EmulatorFactory, key: str, secret: str, code: str
+) -> None:
+    emu = start_emulator(credentials={AKID: SECRET})
+    client = SageMakerRuntime(
+        "us-east-1",
+        endpoint_url=emu.url,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(max_attempts=3, backoff_base=0.01),
+    )
+    async with client:
+        with pytest.raises(asyncsagemaker.ServiceError) as caught:
+            await client.invoke_endpoint("echo", body=b"x")
+    assert caught.value.status_code == 403
+    assert caught.value.code == code
+    assert len(emu.records) == 1
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+
+async def test_debug_logs_hold_no_secret_signature_or_body(
+    start_emulator: EmulatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu = start_emulator(credentials={AKID: SECRET})
+    caplog.set_level(logging.DEBUG)
+    client = SageMakerRuntime(
+        "us-east-1",
+        endpoint_url=emu.url,
+        aws_access_key_id=AKID,
+        aws_secret_access_key=SECRET,
+        aws_session_token="TOKEN-MARKER",
+    )
+    async with (
+        client,
+        client.invoke_endpoint_with_response_stream(
+            "echo", body=b"BODY-MARKER", custom_attributes="ATTR-MARKER"
+        ) as stream,
+    ):
+        assert await stream.read() == b"BODY-MARKER"
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "attempt 1/3: HTTP 200" in text
+    for secret in (SECRET, "TOKEN-MARKER", "Signature=", "BODY-MARKER", "ATTR-MARKER"):
+        assert secret not in text
