@@ -22,7 +22,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show tracebacks and debug logging on errors"
     )
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from ._cli_invoke import add_demo_arguments, add_invoke_arguments
+
+    invoke = commands.add_parser(
+        "invoke", help="invoke an endpoint; print the answer or its tokens as they arrive"
+    )
+    add_invoke_arguments(invoke)
+    demo = commands.add_parser(
+        "demo", help="stream a chat answer from an embedded emulator through the real client"
+    )
+    add_demo_arguments(demo)
+    from .emulator import cli as emulator_cli
+
+    emulate = commands.add_parser("emulate", help="run a local SageMaker Runtime emulator")
+    emulator_cli.add_arguments(emulate)
     return parser
 
 

@@ -1,0 +1,261 @@
+"""``asyncsagemaker invoke`` and ``asyncsagemaker demo``: tokens on stdout as they arrive.
+
+``invoke`` calls a real endpoint (or any ``--endpoint-url``); ``demo`` starts the
+emulator in-process on a free port and streams a chat answer through the very
+same client, signer and codecs.  Both print the answer flushed token by token,
+then one summary line on stderr.  Errors are one line each with an exit code per
+error class; ``--debug`` shows the traceback and the SDK's debug log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import traceback
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+
+from .client import SageMakerRuntime
+from .errors import (
+    ConfigurationError,
+    CredentialsError,
+    NetworkError,
+    ParamValidationError,
+    SageMakerError,
+    SageMakerTimeoutError,
+    ServiceError,
+    StreamError,
+)
+
+__all__ = ["EXIT_CODES", "add_demo_arguments", "add_invoke_arguments", "run_demo", "run_invoke"]
+
+#: Exit status per error class (the first match in this order wins).
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (ParamValidationError, 2),
+    (ConfigurationError, 2),
+    (CredentialsError, 3),
+    (ServiceError, 4),
+    (StreamError, 5),
+    (SageMakerTimeoutError, 6),
+    (NetworkError, 7),
+    (SageMakerError, 1),
+)
+_INTERRUPTED = 130
+_DEMO_KEY, _DEMO_SECRET = "DEMOACCESSKEY", "demo-secret-key"
+_DEMO_PROMPT = "Tell me something nice about cafés."
+_FORMATS = ("tgi", "lmi", "vllm-chat", "vllm-completions", "text")
+
+
+# -- arguments ------------------------------------------------------------------------
+
+
+def add_invoke_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("endpoint", metavar="ENDPOINT", help="the endpoint name")
+    parser.add_argument(
+        "--body",
+        default="{}",
+        help="JSON text, @file for a file's bytes, or - for standard input (default {})",
+    )
+    parser.add_argument("--stream", action="store_true", help="stream the answer as it comes")
+    parser.add_argument(
+        "--tokens",
+        nargs="?",
+        const="auto",
+        metavar="FORMAT",
+        help="stream and print text tokens (auto, tgi, lmi, vllm-chat, vllm-completions, text)",
+    )
+    parser.add_argument("--content-type", help="the body's MIME type")
+    parser.add_argument("--accept", help="the MIME type wanted back")
+    parser.add_argument("--custom-attributes", help="passed to the model as is")
+    parser.add_argument("--target-variant", help="the production variant to use")
+    parser.add_argument("--region", help="AWS region (else from the environment/profile)")
+    parser.add_argument("--profile", help="a profile of ~/.aws/config")
+    parser.add_argument("--endpoint-url", help="send here instead of the AWS endpoint")
+    parser.add_argument("--read-timeout", type=float, default=60.0, help="idle timeout, s")
+    parser.set_defaults(handler=run_invoke)
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prompt", default=_DEMO_PROMPT, help="what to ask the demo model")
+    parser.add_argument(
+        "--format", choices=_FORMATS, default="tgi", help="the model server format to emulate"
+    )
+    parser.add_argument("--max-tokens", type=int, default=48, help="answer length bound")
+    parser.add_argument(
+        "--token-delay", type=float, default=0.03, help="seconds between tokens (default 0.03)"
+    )
+    parser.set_defaults(handler=run_demo)
+
+
+# -- running ----------------------------------------------------------------------------
+
+
+def _read_body(text: str) -> tuple[Any, str | None]:
+    """``--body`` as the client's body argument, and a default content type."""
+    if text == "-":
+        return sys.stdin.buffer.read(), None
+    if text.startswith("@"):
+        try:
+            return Path(text[1:]).read_bytes(), None
+        except OSError as exc:
+            raise ParamValidationError(f"--body {text}: {exc.strerror}") from None
+    try:
+        return json.loads(text), "application/json"
+    except ValueError:
+        return text, None
+
+
+def _fail(exc: BaseException, debug: bool, err: TextIO) -> int:
+    if debug:
+        traceback.print_exception(exc, file=err)
+    if isinstance(exc, KeyboardInterrupt):
+        print("interrupted", file=err)
+        return _INTERRUPTED
+    print(f"error: {type(exc).__name__}: {exc}", file=err)
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return 1
+
+
+async def _print_stream(
+    pieces: AsyncIterator[str], started: float, request_id: str | None, out: TextIO, err: TextIO
+) -> None:
+    """Print each piece at once (flushed); then the summary line on stderr."""
+    first: float | None = None
+    count = 0
+    async for piece in pieces:
+        if first is None:
+            first = time.monotonic()
+        count += 1
+        out.write(piece)
+        out.flush()
+    ended = time.monotonic()
+    out.write("\n")
+    out.flush()
+    ttft = f"{first - started:.3f} s" if first is not None else "-"
+    generating = ended - first if first is not None else 0.0
+    rate = f"{count / generating:.1f}" if generating > 0 else "-"
+    print(
+        f"time to first token {ttft} | {count} tokens | {rate} tokens/s | "
+        f"request id {request_id or '-'}",
+        file=err,
+        flush=True,
+    )
+
+
+async def _invoke(client: SageMakerRuntime, args: argparse.Namespace, out: TextIO) -> None:
+    body, default_type = _read_body(args.body)
+    params: dict[str, Any] = {
+        "body": body,
+        "content_type": args.content_type or default_type,
+        "accept": args.accept,
+        "custom_attributes": args.custom_attributes,
+        "target_variant": args.target_variant,
+    }
+    err = sys.stderr
+    started = time.monotonic()
+    if not (args.stream or args.tokens):
+        answer = await client.invoke_endpoint(args.endpoint, **params)
+        out.write(answer.body.decode("utf-8", "replace") + "\n")
+        print(
+            f"{len(answer.body)} bytes in {time.monotonic() - started:.3f} s | "
+            f"request id {answer.request_id or '-'}",
+            file=err,
+        )
+        return
+    async with client.invoke_endpoint_with_response_stream(args.endpoint, **params) as stream:
+        pieces = stream.tokens(args.tokens) if args.tokens else stream.text(errors="replace")
+        await _print_stream(pieces, started, stream.request_id, out, err)
+
+
+def _client_from(args: argparse.Namespace) -> SageMakerRuntime:
+    from .config import Config
+
+    return SageMakerRuntime(
+        args.region,
+        endpoint_url=args.endpoint_url,
+        profile_name=args.profile,
+        config=Config(read_timeout=args.read_timeout),
+    )
+
+
+def _run(main: Any, args: argparse.Namespace) -> int:
+    debug = bool(getattr(args, "debug", False))
+    if debug:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+        logging.getLogger("asyncsagemaker").setLevel(logging.DEBUG)
+    try:
+        anyio.run(main, args)
+    except (SageMakerError, KeyboardInterrupt) as exc:
+        return _fail(exc, debug, sys.stderr)
+    return 0
+
+
+def run_invoke(args: argparse.Namespace) -> int:
+    """The ``invoke`` sub-command."""
+
+    async def main(args: argparse.Namespace) -> None:
+        async with _client_from(args) as client:
+            await _invoke(client, args, sys.stdout)
+
+    return _run(main, args)
+
+
+def _demo_request(fmt: str, prompt: str, max_tokens: int) -> dict[str, Any]:
+    """The request a client of each model server would send."""
+    if fmt == "vllm-chat":
+        body: Any = {
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens,
+            "stream": True,
+        }
+    elif fmt == "vllm-completions":
+        body = {"prompt": prompt, "max_tokens": max_tokens, "stream": True}
+    else:
+        body = {"inputs": prompt, "parameters": {"max_new_tokens": max_tokens}, "stream": True}
+    request: dict[str, Any] = {"body": body}
+    if fmt == "lmi":
+        request["accept"] = "application/jsonlines"
+    elif fmt == "text":
+        request["custom_attributes"] = "format=text"
+    return request
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """The ``demo`` sub-command: the emulator in-process, the real client against it."""
+    from .emulator import Emulator
+
+    async def main(args: argparse.Namespace) -> None:
+        err = sys.stderr
+        emulator = Emulator(credentials={_DEMO_KEY: _DEMO_SECRET}, token_delay=args.token_delay)
+        async with emulator:
+            print(
+                f"emulator: SageMaker Runtime on {emulator.url} (SigV4 checked); "
+                f"endpoint 'demo' speaks {args.format}",
+                file=err,
+            )
+            print(f"> {args.prompt}", file=err, flush=True)
+            client = SageMakerRuntime(
+                "us-east-1",
+                endpoint_url=emulator.url,
+                aws_access_key_id=_DEMO_KEY,
+                aws_secret_access_key=_DEMO_SECRET,
+            )
+            async with client:
+                request = _demo_request(args.format, args.prompt, args.max_tokens)
+                started = time.monotonic()
+                async with client.invoke_endpoint_with_response_stream(
+                    "demo", **request
+                ) as stream:
+                    await _print_stream(
+                        stream.tokens(args.format), started, stream.request_id, sys.stdout, err
+                    )
+
+    return _run(main, args)

@@ -1,0 +1,164 @@
+"""The command line, run as a user runs it: a real process against the emulator."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from asyncsagemaker import __version__
+from asyncsagemaker.emulator import Emulator, Faults, run_in_thread
+
+KEY, SECRET = "AKIDCLITEST", "cli-secret"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    faults = {
+        "broken": Faults(stream_error_after=2, stream_error_code="StreamBroken"),
+        "stalled": Faults(stall_seconds=5, stall_after=1),
+    }
+    models = {"demo": "demo", "echo": "echo", "broken": "demo", "stalled": "demo"}
+    with run_in_thread(
+        Emulator(models=models, credentials={KEY: SECRET}, faults=faults, token_delay=0.001)
+    ) as emu:
+        yield emu
+
+
+def run_cli(
+    *args: str, credentials: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    if credentials:
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = KEY, SECRET
+    return subprocess.run(
+        [sys.executable, "-m", "asyncsagemaker", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        input=stdin,
+        check=False,
+    )
+
+
+def invoke(emu: Emulator, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "invoke",
+        *args,
+        "--endpoint-url",
+        emu.url,
+        "--region",
+        "us-east-1",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_version_and_help() -> None:
+    assert run_cli("--version").stdout.strip() == f"asyncsagemaker {__version__}"
+    helped = run_cli("--help")
+    assert helped.returncode == 0
+    for command in ("invoke", "emulate", "demo"):
+        assert command in helped.stdout
+
+
+def test_demo_streams_an_answer_and_a_summary() -> None:
+    result = run_cli("demo", "--token-delay", "0", credentials=False)
+    assert result.returncode == 0, result.stderr
+    assert "café" in result.stdout or "🤖" in result.stdout or len(result.stdout.split()) > 5
+    assert "time to first token" in result.stderr
+    assert "tokens/s" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["tgi", "lmi", "vllm-chat", "vllm-completions", "text"])
+def test_invoke_prints_the_tokens_of_each_format(emulator: Emulator, fmt: str) -> None:
+    reference = run_cli("demo", "--format", "tgi", "--token-delay", "0", "--prompt", "hi")
+    result = run_cli("demo", "--format", fmt, "--token-delay", "0", "--prompt", "hi")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == reference.stdout
+    assert "data:" not in result.stdout and '{"' not in result.stdout
+
+
+def test_invoke_tokens_against_the_emulator(emulator: Emulator) -> None:
+    body = '{"inputs": "Tell me about Zürich", "parameters": {"max_new_tokens": 12}}'
+    result = invoke(emulator, "demo", "--tokens", "--body", body)
+    assert result.returncode == 0, result.stderr
+    tokens = result.stdout.strip()
+    assert len(tokens.split()) == 12  # the special end token after them is skipped
+    assert "request id" in result.stderr
+    assert emulator.records[-1].request_id in result.stderr
+
+
+def test_invoke_without_stream_prints_the_body(emulator: Emulator) -> None:
+    result = invoke(emulator, "echo", "--body", "-", "--content-type", "text/plain", stdin="héllo")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "héllo\n"
+
+
+def test_invoke_stream_of_raw_text(emulator: Emulator, tmp_path: object) -> None:
+    path = os.path.join(str(tmp_path), "body.txt")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("x" * 200)
+    result = invoke(emulator, "echo", "--stream", "--body", f"@{path}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "x" * 200 + "\n"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize(
+    ("args", "credentials", "code", "error"),
+    [
+        (["bad_name!"], True, 2, "ParamValidationError"),
+        (["echo", "--body", "@/nonexistent/file"], True, 2, "ParamValidationError"),
+        (["nowhere"], True, 4, "ValidationError"),
+        (["broken", "--tokens"], True, 5, "ModelStreamError"),
+        (["stalled", "--stream", "--read-timeout", "0.3"], True, 6, "ReadTimeoutError"),
+        (["echo"], False, 3, "CredentialsError"),
+    ],
+)
+def test_each_error_class_is_one_line_and_an_exit_code(
+    emulator: Emulator, args: list[str], credentials: bool, code: int, error: str
+) -> None:
+    result = invoke(emulator, *args, credentials=credentials)
+    assert result.returncode == code, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: {error}: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_network_error_and_missing_region() -> None:
+    down = run_cli(
+        "invoke",
+        "echo",
+        "--endpoint-url",
+        f"http://127.0.0.1:{_closed_port()}",
+        "--region",
+        "us-east-1",
+    )
+    assert down.returncode == 7
+    assert down.stderr.startswith("error: NetworkError: ")
+    no_region = run_cli("invoke", "echo")
+    assert no_region.returncode == 2
+    assert "region" in no_region.stderr
+
+
+def test_debug_shows_the_traceback(emulator: Emulator) -> None:
+    result = run_cli(
+        "--debug", "invoke", "nowhere", "--endpoint-url", emulator.url, "--region", "us-east-1"
+    )
+    assert result.returncode == 4
+    assert "Traceback" in result.stderr
+    assert "attempt 1/" in result.stderr
