@@ -544,13 +544,15 @@ class TokenDecoder:
         for choice in choices:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            if chat:
-                delta = choice.get("delta")
-                if isinstance(delta, dict):
-                    content = delta.get("content")
-                    if isinstance(content, str) and content:
-                        out.append(content)
-            if completion:
-                text = choice.get("text")
-                if isinstance(text, str) and text:
-                    out.append(text)
+            delta = choice.get("delta")
+            text = choice.get("text")
+            if not completion and delta is None:
+                raise FormatError(f"a vllm-chat chunk has no 'delta': {_preview(record)}")
+            if not chat and text is None:
+                raise FormatError(f"a vllm-completions chunk has no 'text': {_preview(record)}")
+            if chat and isinstance(delta, dict):
+                content = delta.get("content")
+                if isinstance(content, str) and content:
+                    out.append(content)
+            if completion and isinstance(text, str) and text:
+                out.append(text)
