@@ -20,7 +20,7 @@ import hmac
 from typing import Any
 
 import anyio
-from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
+from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth, _host_from_url
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 
@@ -102,6 +102,7 @@ class RequestSigner:
     def __init__(self, region: str) -> None:
         self._region = region
         self._signer: _CachedKeySigV4Auth | None = None
+        self._hosts: dict[str, str] = {}
 
     @property
     def region(self) -> str:
@@ -123,6 +124,13 @@ class RequestSigner:
         signer = self._signer
         if signer is None or signer.credentials is not credentials:
             signer = self._signer = _CachedKeySigV4Auth(credentials, self._region)
+        origin = url[: url.find("/", url.find("//") + 2)]
+        host = self._hosts.get(origin)
+        if host is None:
+            host = self._hosts[origin] = _host_from_url(origin)
+        # Sent as is, so the signed host and the host header are the same string,
+        # and botocore need not parse the URL again for every request.
+        headers["Host"] = host
         request = AWSRequest(method=method, url=url, data=body, headers=headers)
         # SigV4Auth.add_auth, minus its debug logging of the canonical request and
         # signature: nothing secret-adjacent reaches a log from here.
