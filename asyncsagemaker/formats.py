@@ -262,7 +262,14 @@ class _Sniffer:
 def _sse_record(event: ServerSentEvent) -> Any:
     """The JSON of an event's data; None for an empty keep-alive event."""
     if event.event == "error":
-        raise ModelOutputError(event.data or "error event without data", payload=event.data)
+        try:
+            record = json.loads(event.data)
+        except ValueError:
+            record = None
+        error = _error_of(record) if isinstance(record, dict) else None
+        raise error or ModelOutputError(
+            event.data or "error event without data", payload=event.data
+        )
     if not event.data or event.data.isspace():
         return None
     try:

@@ -9,7 +9,7 @@ time and cut at every byte boundary.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -187,12 +187,16 @@ def demo_completions() -> bytes:
     return b"".join([*parts, chunk("", "stop"), b"data: [DONE]\n\n"])
 
 
-DEMOS = {
+def demo_text() -> bytes:
+    return "".join(DEMO_TOKENS).encode()
+
+
+DEMOS: dict[str, Callable[[], bytes]] = {
     "tgi": demo_tgi,
     "lmi": demo_lmi,
     "vllm-chat": demo_chat,
     "vllm-completions": demo_completions,
-    "text": lambda: "".join(DEMO_TOKENS).encode(),
+    "text": demo_text,
 }
 
 
@@ -280,6 +284,9 @@ def test_error_as_first_event_raises_at_once() -> None:
 def test_sse_error_event_type_raises() -> None:
     with pytest.raises(ModelOutputError, match="overloaded"):
         decode([b"event: error\ndata: overloaded\n\n"], "tgi")
+    with pytest.raises(ModelOutputError) as info:
+        decode([b'event: error\ndata: {"error": {"message": "too busy", "type": "x"}}\n\n'])
+    assert (info.value.message, info.value.error_type) == ("too busy", "x")
 
 
 def test_keep_alive_events_and_comments_are_skipped() -> None:

@@ -23,8 +23,11 @@ tokens = st.lists(
 
 def tgi(toks: list[str], ascii_only: bool) -> bytes:
     def event(text: str, special: bool, final: str | None) -> str:
-        body = {"token": {"id": 1, "text": text, "logprob": -0.1, "special": special}}
-        body |= {"generated_text": final, "details": None}
+        body: dict[str, object] = {
+            "token": {"id": 1, "text": text, "logprob": -0.1, "special": special},
+            "generated_text": final,
+            "details": None,
+        }
         return "data:" + json.dumps(body, ensure_ascii=ascii_only) + "\n\n"
 
     events = [event(text, False, None) for text in toks]
