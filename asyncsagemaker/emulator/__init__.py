@@ -4,14 +4,21 @@ Serves ``InvokeEndpoint``, ``InvokeEndpointWithResponseStream`` and
 ``InvokeEndpointAsync`` byte-compatibly with botocore, checks SigV4 signatures,
 runs built-in models, your own async handlers or a local model container, and
 injects faults on demand.  See docs/emulator.md.
+
+Names are imported on first use, so ``import asyncsagemaker.emulator`` (and the
+CLI's ``--help``, and the pytest plugin) stay cheap until an emulator is made.
 """
 
 from __future__ import annotations
 
-from ._background import run_in_thread
-from ._faults import Faults, ModelErrorFault
-from ._server import Emulator
-from ._types import Handler, Invocation, ModelResponse, RequestRecord
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._background import run_in_thread
+    from ._faults import Faults, ModelErrorFault
+    from ._server import Emulator
+    from ._types import Handler, Invocation, ModelResponse, RequestRecord
 
 __all__ = [
     "Emulator",
@@ -23,3 +30,27 @@ __all__ = [
     "RequestRecord",
     "run_in_thread",
 ]
+
+_HOMES = {
+    "Emulator": "._server",
+    "Faults": "._faults",
+    "Handler": "._types",
+    "Invocation": "._types",
+    "ModelErrorFault": "._faults",
+    "ModelResponse": "._types",
+    "RequestRecord": "._types",
+    "run_in_thread": "._background",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

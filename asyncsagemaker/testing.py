@@ -1,0 +1,45 @@
+"""pytest plugin (entry point ``pytest11``): a running SageMaker Runtime emulator as a fixture.
+
+* ``sagemaker_emulator``: an :class:`~asyncsagemaker.emulator.Emulator` serving the
+  default endpoints ``echo`` and ``demo``, fresh for each test.
+* ``sagemaker_emulator_factory``: call it with ``Emulator`` keyword arguments
+  (models, credentials, faults...) to get more; all are stopped after the test.
+
+The emulator runs on its own event loop in a background thread, so the same
+fixture serves synchronous tests (boto3) and async tests on any loop.  Importing
+this module starts nothing and imports neither aiohttp nor botocore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
+
+__all__ = ["sagemaker_emulator", "sagemaker_emulator_factory"]
+
+
+@pytest.fixture
+def sagemaker_emulator_factory() -> Iterator[Callable[..., Emulator]]:
+    """A function ``(**emulator_kwargs) -> running Emulator``, stopped at teardown."""
+    from .emulator import Emulator, run_in_thread
+
+    with contextlib.ExitStack() as stack:
+
+        def start(**kwargs: Any) -> Emulator:
+            return stack.enter_context(run_in_thread(Emulator(**kwargs)))
+
+        yield start
+
+
+@pytest.fixture
+def sagemaker_emulator(
+    sagemaker_emulator_factory: Callable[..., Emulator],
+) -> Emulator:
+    """A running emulator with the default endpoints (``echo``, ``demo``); use ``.url``."""
+    return sagemaker_emulator_factory()
