@@ -315,7 +315,7 @@ class Emulator:
         handler = self._models.get(name)
         if handler is None:
             raise ServiceReply.validation(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
-        variant = self._pick_variant(name, members["target_variant"])
+        variant = self._pick_variant(name, members.get("target_variant"))
         faults = self._faults.get(name)
         served = self._counter.next(name)
         if faults is not None:
