@@ -25,7 +25,7 @@ AKID, SECRET, REGION = "AKIDEMULATORTEST", "emulator/secret+key=", "us-east-1"
 def boto3_client(emulator: Emulator, *, read_timeout: float = 10.0, **extra: Any) -> Any:
     """A sagemaker-runtime client for ``emulator`` with one attempt, so nothing is hidden."""
     config = Config(
-        retries={"mode": "standard", "max_attempts": 1},
+        retries={"mode": "standard", "total_max_attempts": 1},
         read_timeout=read_timeout,
         connect_timeout=5,
         **extra,
