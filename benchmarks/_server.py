@@ -1,0 +1,157 @@
+"""A minimal SageMaker Runtime streaming server for the end-to-end benchmark.
+
+Run it as its own process (``python benchmarks/_server.py [--bulk=N]
+[--paced=N]``, the options precompute those answers): it binds
+127.0.0.1 on a random port, prints ``PORT <n>`` on stdout and serves until
+stdin closes or it is terminated.  It is deliberately not the project's emulator:
+the benchmark must measure clients against a server whose cost is fixed and small.
+
+Any request with a SigV4 ``Authorization`` header is accepted (no signature
+check).  ``POST /endpoints/{name}/invocations-response-stream`` answers with the
+real ``PayloadPart`` frames; the endpoint name picks what is sent:
+
+* ``bulk-<n>``: ``n`` parts of 16 bytes (``b"%016d" % i``), all frames
+  precomputed and written 64 KiB at a time (many frames per write);
+* ``paced-<n>-<ms>``: ``n`` parts (``b"tok%05d"``), one frame per write,
+  ``ms`` milliseconds apart, the first one at once;
+* ``first``: one part, ``b"first"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import socket
+import sys
+import uuid
+from pathlib import Path
+
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from asyncsagemaker.eventstream import encode
+
+PAYLOAD_PART = {
+    ":event-type": "PayloadPart",
+    ":content-type": "application/octet-stream",
+    ":message-type": "event",
+}
+WRITE_SIZE = 64 * 1024
+FIRST_PAYLOAD = b"first"
+
+
+def bulk_payload(index: int) -> bytes:
+    """The 16-byte payload of part ``index`` of a bulk answer."""
+    return b"%016d" % index
+
+
+def paced_payload(index: int) -> bytes:
+    """The payload of token ``index`` of a paced answer."""
+    return b"tok%05d" % index
+
+
+@functools.lru_cache(maxsize=8)
+def bulk_writes(count: int) -> tuple[bytes, ...]:
+    data = b"".join(encode(PAYLOAD_PART, bulk_payload(i)) for i in range(count))
+    return tuple(data[i : i + WRITE_SIZE] for i in range(0, len(data), WRITE_SIZE))
+
+
+@functools.lru_cache(maxsize=8)
+def paced_frames(count: int) -> tuple[bytes, ...]:
+    return tuple(encode(PAYLOAD_PART, paced_payload(i)) for i in range(count))
+
+
+FIRST_FRAME = encode(PAYLOAD_PART, FIRST_PAYLOAD)
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response(
+        {"message": message}, status=status, headers={"x-amzn-ErrorType": code}
+    )
+
+
+async def invocations(request: web.Request) -> web.StreamResponse:
+    if not request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
+        return _error(403, "MissingAuthenticationTokenException", "not SigV4-signed")
+    await request.read()
+    name = request.match_info["name"]
+    kind, _, args = name.partition("-")
+    try:
+        numbers = [int(a) for a in args.split("-")] if args else []
+    except ValueError:
+        numbers = [-1]
+    if not (
+        (kind == "bulk" and len(numbers) == 1)
+        or (kind == "paced" and len(numbers) == 2)
+        or (kind == "first" and not numbers)
+    ) or any(n < 0 for n in numbers):
+        return _error(400, "ValidationError", f"unknown benchmark endpoint {name!r}")
+    response = web.StreamResponse(
+        status=200,
+        headers={
+            "Content-Type": "application/vnd.amazon.eventstream",
+            "X-Amzn-SageMaker-Content-Type": "application/octet-stream",
+            "X-Amzn-Invoked-Production-Variant": "AllTraffic",
+            "x-amzn-RequestId": str(uuid.uuid4()),
+        },
+    )
+    await response.prepare(request)
+    if kind == "bulk":
+        for chunk in bulk_writes(numbers[0]):
+            await response.write(chunk)
+    elif kind == "paced":
+        count, delay_ms = numbers
+        for index, frame in enumerate(paced_frames(count)):
+            if index:
+                await asyncio.sleep(delay_ms / 1000)
+            await response.write(frame)
+    else:
+        await response.write(FIRST_FRAME)
+    await response.write_eof()
+    return response
+
+
+def make_app() -> web.Application:
+    app = web.Application()
+    app.router.add_post("/endpoints/{name}/invocations-response-stream", invocations)
+    return app
+
+
+async def serve() -> None:
+    runner = web.AppRunner(make_app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    site = web.SockSite(runner, sock, backlog=1024)
+    await site.start()
+    print(f"PORT {port}", flush=True)
+    loop = asyncio.get_running_loop()
+    stdin_closed = asyncio.Event()
+    # The parent keeps our stdin open; when it exits (or dies) we stop too.
+    loop.add_reader(sys.stdin.fileno(), stdin_closed.set)
+    try:
+        await stdin_closed.wait()
+    finally:
+        loop.remove_reader(sys.stdin.fileno())
+        await runner.cleanup()
+
+
+def main() -> None:
+    # Frames for the sizes the benchmark will ask for are built before the port is
+    # announced, so that no client's measurement includes the server encoding them.
+    for arg in sys.argv[1:]:
+        kind, _, count = arg.partition("=")
+        {"--bulk": bulk_writes, "--paced": paced_frames}[kind](int(count))
+    try:
+        import uvloop
+    except ImportError:  # the server's speed only shortens the run; it is not measured
+        asyncio.run(serve())
+    else:
+        uvloop.run(serve())
+
+
+if __name__ == "__main__":
+    main()
