@@ -11,9 +11,10 @@ wrong, a frame over ``max_message_bytes`` is refused from its prelude alone, a
 stream that ends inside a frame is an error at :meth:`Decoder.close`, and after
 an error the decoder refuses further input (a stream is never resynchronised).
 
-It is also fast: one pass of ``zlib.crc32`` over memoryview slices per message,
-no re-slicing of the input, and a header block identical to the previous one
-(every ``PayloadPart`` carries the same three headers) is reused, not re-parsed.
+It is also fast: each byte goes through ``zlib.crc32`` once and the payload is
+the only copy made of it; a message that spans reads is checked and joined from
+views of the input pieces; a header block equal to the previous one (every
+``PayloadPart`` carries the same three headers) is reused, not re-parsed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import struct
 import uuid
 import zlib
 from collections.abc import Mapping
+from itertools import repeat
 from types import MappingProxyType
 from typing import NamedTuple, NoReturn, TypeAlias
 
@@ -48,6 +50,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 16 + 128 * 1024 + 24 * 1024 * 1024
 _PRELUDE = struct.Struct("!III")
 _LENGTHS = struct.Struct("!II")
 _U32 = struct.Struct("!I")
+_CRC_PRELUDE = struct.Struct("!IIII")  # a message checksum and the next prelude
 _MIN_MESSAGE = 16
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _MAX_VALUE_LEN = 0xFFFF
@@ -199,17 +202,26 @@ class Decoder:
     """Incremental event-stream decoder: feed it bytes in any chunking, get messages.
 
     ``max_message_bytes`` bounds memory: a frame whose prelude announces more is
-    refused at once, so the decoder never holds more than one partial message.
+    refused at once, so the decoder never holds more than one partial message,
+    and that one is always smaller than ``max_message_bytes``.
 
-    A message that lies whole in the input is checked with one CRC pass:
-    ``crc32(message[8:-4], prelude_crc)`` equals the stored message checksum only
-    if the prelude checksum is right too, because CRC continuation is a bijection
-    of its seed.  The lengths are only used to index into input already held; on
-    any mismatch, and before waiting for the rest of a message, the prelude is
-    checked on its own first, so the error names the checksum that is wrong.
+    Both checksums are always verified.  The prelude checksum is computed over the
+    8 length bytes; the message checksum continues from it over the rest, which
+    equals ``crc32(message[:-4])`` once the first one matched.  A prelude identical
+    to the last one verified in the same ``feed`` (a run of equal-size messages)
+    is known good and not recomputed.
     """
 
-    __slots__ = ("_error", "_held", "_last_headers", "_last_raw", "_max", "_need", "_parts")
+    __slots__ = (
+        "_error",
+        "_held",
+        "_hlen",
+        "_last_headers",
+        "_last_raw",
+        "_max",
+        "_need",
+        "_parts",
+    )
 
     def __init__(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         if max_message_bytes < _MIN_MESSAGE:
@@ -220,6 +232,7 @@ class Decoder:
         self._parts: list[bytes | bytearray | memoryview] = []
         self._held = 0
         self._need = 0  # its total length once its prelude was checked, else 0
+        self._hlen = 0  # its headers length, valid when _need is set
         self._error: ProtocolError | None = None
         self._last_raw = b""  # the empty header block, which parses to no headers
         self._last_headers: Headers = _EMPTY_HEADERS
@@ -233,17 +246,98 @@ class Decoder:
         """Consume ``data`` and return every message it completes, in order."""
         if self._error is not None:
             raise ProtocolError(f"decoder refused input after an earlier error: {self._error}")
-        if not isinstance(data, bytes):
-            data = bytes(data)
+        if type(data) is not bytes:
+            data = bytes(data)  # also a private copy of a caller's mutable buffer
+        crc32 = zlib.crc32
         out: list[Message] = []
+        view = memoryview(data)
         pos = 0
         if self._held:
-            pos = self._complete_pending(data, out)
-            if self._held:
-                return out
-        pos = self._decode_run(data, pos, out)
-        if pos < len(data):
-            self._hold(memoryview(data)[pos:])
+            parts = self._parts
+            stop = self._need - self._held  # where the held message ends in data (need > 0)
+            payload_at = 12 + self._hlen
+            if 4 <= stop <= len(data) and len(parts) == 1 and self._held >= payload_at:
+                # The usual way a message spans feeds: one held piece with its prelude
+                # (checked on arrival) and headers; the rest and the checksum in data.
+                first = parts[0]
+                crc_at = stop - 4
+                actual = crc32(view[:crc_at], crc32(first))
+                (expected,) = _U32.unpack_from(data, crc_at)
+                if actual != expected:
+                    self._fail_checksum(expected, actual)
+                raw = bytes(first[12:payload_at])
+                headers = self._last_headers if raw == self._last_raw else self._headers_for(raw)
+                payload = b"".join((first[payload_at:], view[:crc_at]))
+                out.append(_new_message(Message, (headers, payload)))
+                self._parts = []
+                self._held = self._need = 0
+                pos = stop
+            else:
+                pos = self._resume(data, out)
+                if self._held:
+                    return out
+        # The hot loop: every message that lies whole in data, without a Python
+        # call of our own unless a header block differs from the previous one.
+        size = len(data)
+        unpack_prelude = _PRELUDE.unpack_from
+        unpack_u32 = _U32.unpack_from
+        unpack_crc_prelude = _CRC_PRELUDE.unpack_from
+        found: list[tuple[Headers, bytes]] = []  # made Messages in one C-level pass below
+        append = found.append
+        last_raw = self._last_raw
+        last_headers = self._last_headers
+        max_bytes = self._max
+        good_crc = good_total = good_hlen = -1
+        total = 0
+        if size - pos >= 12:
+            total, headers_len, prelude_crc = unpack_prelude(data, pos)
+        while total:
+            end = pos + total
+            if end > size:
+                break
+            # A prelude equal to the last one checked (equal-size messages) is not re-checked;
+            # a bad one stops the loop, and the code after it names the fault.
+            if prelude_crc != good_crc or total != good_total or headers_len != good_hlen:
+                if (
+                    headers_len > total - 16  # also catches total < 16
+                    or total > max_bytes
+                    or crc32(data[pos : pos + 8]) != prelude_crc
+                ):
+                    break
+                good_crc, good_total, good_hlen = prelude_crc, total, headers_len
+            crc_at = end - 4
+            actual = crc32(view[pos + 8 : crc_at], prelude_crc)
+            payload_at = pos + 12 + headers_len
+            raw = data[pos + 12 : payload_at]
+            if size - end >= 12:  # this checksum and the next prelude in one call
+                expected, total, headers_len, prelude_crc = unpack_crc_prelude(data, crc_at)
+            else:
+                expected = unpack_u32(data, crc_at)[0]
+                total = 0
+            if actual != expected:
+                self._fail_checksum(expected, actual)
+            if raw != last_raw:
+                last_headers = self._headers_for(raw)
+                last_raw = self._last_raw
+            append((last_headers, data[payload_at:crc_at]))
+            pos = end
+        if found:
+            out += map(_new_message, repeat(Message), found)
+        rest = size - pos
+        if rest:  # the start of a message: keep it, check its prelude once it is whole
+            if rest >= 12:  # total, headers_len, prelude_crc are this prelude's
+                if (
+                    crc32(data[pos : pos + 8]) == prelude_crc
+                    and headers_len <= total - 16
+                    and total <= max_bytes
+                ):
+                    self._need = total
+                    self._hlen = headers_len
+                else:
+                    self._check_prelude(data, pos)  # raises, naming the fault
+            # Large pieces by reference (data is immutable bytes), small ones gathered.
+            self._parts = [view[pos:] if rest >= 4096 else bytearray(view[pos:])]
+            self._held = rest
         return out
 
     def close(self) -> None:
@@ -259,25 +353,17 @@ class Decoder:
 
     def _fail(self, reason: str) -> NoReturn:
         self._error = ProtocolError(reason)
-        self._parts.clear()
-        self._held = 0
+        self._parts = []
+        self._held = self._need = 0
         raise self._error
 
-    def _hold(self, piece: memoryview) -> None:
-        """Keep ``piece`` of a partial message; check its prelude once it is whole."""
-        parts = self._parts
-        if len(piece) >= 4096:
-            parts.append(piece)  # input is immutable bytes: keep a reference, not a copy
-        elif parts and isinstance(parts[-1], bytearray):
-            parts[-1] += piece
-        else:
-            parts.append(bytearray(piece))
-        self._held += len(piece)
-        if not self._need and self._held >= 12:
-            self._need = self._check_prelude(b"".join(self._span(0, 12)), 0)
+    def _fail_checksum(self, expected: int, actual: int) -> NoReturn:
+        self._fail(
+            f"message checksum mismatch: expected 0x{expected:08x}, calculated 0x{actual:08x}"
+        )
 
     def _check_prelude(self, buf: bytes, pos: int) -> int:
-        """Validate the prelude at ``pos`` and return the message's total length."""
+        """Validate the prelude at ``pos``; return the total length, keep the headers length."""
         total, headers_len, prelude_crc = _PRELUDE.unpack_from(buf, pos)
         actual = zlib.crc32(buf[pos : pos + 8])
         if actual != prelude_crc:
@@ -294,26 +380,39 @@ class Decoder:
                 f"message of {total} bytes exceeds max_message_bytes={self._max}; "
                 "refused before buffering it"
             )
+        self._hlen = headers_len
         return int(total)
 
-    def _complete_pending(self, data: bytes, out: list[Message]) -> int:
-        """Top up the carried partial message from ``data``; return the bytes used."""
-        if not self._need:
+    def _hold(self, piece: bytes | memoryview) -> None:
+        """Keep ``piece`` of a partial message; check its prelude once it is whole."""
+        parts = self._parts
+        if len(piece) >= 4096:
+            parts.append(piece)  # input is immutable bytes: keep a reference, not a copy
+        elif parts and type(parts[-1]) is bytearray:
+            parts[-1] += piece
+        else:
+            parts.append(bytearray(piece))
+        self._held += len(piece)
+        if not self._need and self._held >= 12:
+            self._need = self._check_prelude(b"".join(self._span(0, 12)), 0)
+
+    def _resume(self, data: bytes, out: list[Message]) -> int:
+        """Continue the held partial message with ``data``; return how much of it was used."""
+        used = 0
+        if not self._need:  # the prelude itself is still incomplete
             used = min(12 - self._held, len(data))
-            self._hold(memoryview(data)[:used])
+            self._hold(data[:used])
             if not self._need:
                 return used
-        else:
-            used = 0
-        take = min(self._need - self._held, len(data) - used)
-        if self._held + take < self._need:
-            self._hold(memoryview(data)[used : used + take])
-            return used + take
-        self._parts.append(memoryview(data)[used : used + take])
-        out.append(self._decode_held(self._need))
-        self._parts.clear()
+        stop = used + self._need - self._held  # where the message ends in data
+        if stop > len(data):
+            self._hold(memoryview(data)[used:])
+            return len(data)
+        self._parts.append(memoryview(data)[used:stop])
+        out.append(_new_message(Message, self._decode_parts(self._need)))
+        self._parts = []
         self._held = self._need = 0
-        return used + take
+        return stop
 
     def _span(self, start: int, stop: int) -> list[memoryview]:
         """Views of bytes ``[start, stop)`` of the held pieces, without copying them."""
@@ -330,76 +429,30 @@ class Decoder:
                 break
         return views
 
-    def _decode_held(self, total: int) -> Message:
-        """Decode the one message held in pieces: CRC over the pieces, one payload copy."""
-        head = b"".join(self._span(0, 12))
-        headers_len = _LENGTHS.unpack_from(head)[1]
-        payload_at = 12 + headers_len
+    def _decode_parts(self, total: int) -> tuple[Headers, bytes]:
+        """Decode the message held in any number of pieces: one CRC pass, one payload copy."""
+        payload_at = 12 + self._hlen
         crc_at = total - 4
-        if headers_len:
-            head = b"".join(self._span(0, payload_at))
+        head = b"".join(self._span(0, payload_at))
         payload_views = self._span(payload_at, crc_at)
-        actual = zlib.crc32(head)  # over the whole message from byte 0 (prelude checked)
+        actual = zlib.crc32(head)  # from byte 0: the prelude was checked on arrival
         for view in payload_views:
             actual = zlib.crc32(view, actual)
-        (expected,) = _U32.unpack_from(b"".join(self._span(crc_at, total)))
+        (expected,) = _U32.unpack(b"".join(self._span(crc_at, total)))
         if actual != expected:
-            self._fail(
-                f"message checksum mismatch: expected 0x{expected:08x}, calculated 0x{actual:08x}"
-            )
-        headers = self._headers_for(head[12:])
-        return _new_message(Message, (headers, b"".join(payload_views)))
+            self._fail_checksum(expected, actual)
+        return self._headers_for(head[12:]), b"".join(payload_views)
 
-    def _headers_for(self, raw: bytes) -> Headers:
+    def _headers_for(self, raw: bytes | bytearray | memoryview) -> Headers:
         """Parsed headers of ``raw``, reusing the last block's when the bytes are equal."""
         if raw != self._last_raw:
+            raw = bytes(raw)
             try:
                 self._last_headers = _parse_headers(raw)
             except ProtocolError as exc:
                 self._fail(str(exc))
             self._last_raw = raw
         return self._last_headers
-
-    def _decode_run(self, data: bytes, pos: int, out: list[Message]) -> int:
-        """Decode every whole message in ``data`` from ``pos``; return where it stopped."""
-        size = len(data)
-        crc32 = zlib.crc32
-        unpack_prelude = _PRELUDE.unpack_from
-        unpack_u32 = _U32.unpack_from
-        append = out.append
-        last_raw = self._last_raw
-        last_headers = self._last_headers
-        max_bytes = self._max
-        with memoryview(data) as view:
-            while size - pos >= 12:
-                total, headers_len, prelude_crc = unpack_prelude(data, pos)
-                end = pos + total
-                if end > size or total < _MIN_MESSAGE or headers_len > total - 16:
-                    break
-                if total > max_bytes:
-                    break
-                crc_at = end - 4
-                if crc32(view[pos + 8 : crc_at], prelude_crc) != unpack_u32(data, crc_at)[0]:
-                    self._report_checksum(data, pos, crc_at)
-                headers_at = pos + 12
-                payload_at = headers_at + headers_len
-                raw = data[headers_at:payload_at]
-                if raw != last_raw:
-                    last_headers = self._headers_for(raw)
-                    last_raw = raw
-                append(_new_message(Message, (last_headers, data[payload_at:crc_at])))
-                pos = end
-        if size - pos >= 12:  # a partial message: check its prelude before waiting for it
-            self._need = self._check_prelude(data, pos)
-        return pos
-
-    def _report_checksum(self, data: bytes, pos: int, crc_at: int) -> NoReturn:
-        self._check_prelude(data, pos)
-        expected = _U32.unpack_from(data, crc_at)[0]
-        actual = zlib.crc32(data[pos:crc_at])
-        self._fail(
-            f"message checksum mismatch: expected 0x{expected:08x}, calculated 0x{actual:08x}"
-        )
 
 
 # --- encoding ---------------------------------------------------------------------
@@ -451,6 +504,8 @@ def encode_headers(headers: Headers) -> bytes:
     """Encode a header block; reuse the result with :func:`frame` for many messages."""
     parts: list[bytes] = []
     for name, value in headers.items():
+        if not isinstance(name, str):
+            raise TypeError(f"header names must be str, not {type(name).__name__}: {name!r}")
         raw_name = name.encode("utf-8")
         if not 1 <= len(raw_name) <= 255:
             raise ValueError(f"header name {name!r} must be 1 to 255 bytes of UTF-8")
