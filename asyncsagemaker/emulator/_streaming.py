@@ -42,7 +42,7 @@ def exception_frame(name: str, message: str, error_code: str | None = None) -> b
         ":content-type": "application/json",
         ":message-type": "exception",
     }
-    return frame(encode_headers(headers), json.dumps(document).encode())
+    return frame(encode_headers(headers), json.dumps(document, separators=(",", ":")).encode())
 
 
 def _stream_fault_frame(faults: Faults) -> bytes:

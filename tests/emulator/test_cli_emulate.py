@@ -1,0 +1,152 @@
+"""``asyncsagemaker emulate`` as a real process: port 0, boto3 against it, SIGINT stops it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import botocore.exceptions
+import pytest
+from botocore.config import Config
+
+from ._support import AKID, REGION, SECRET
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+class Process:
+    """The emulator process with its output collected by reader threads."""
+
+    def __init__(self, *options: str) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "asyncsagemaker", "emulate", *options],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.url_seen = threading.Event()
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.popen.stdout, self.stdout)),
+            threading.Thread(target=self._read, args=(self.popen.stderr, self.stderr)),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream: object, lines: list[str]) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            lines.append(line)
+            if "listening on http://" in line:
+                self.url_seen.set()
+
+    @property
+    def url(self) -> str:
+        assert self.url_seen.wait(30), "".join(self.stdout + self.stderr)
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", "".join(self.stdout))
+        assert match is not None
+        return match.group(1)
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGINT)
+        try:
+            code = self.popen.wait(30)
+        finally:
+            if self.popen.poll() is None:
+                self.popen.kill()
+            for reader in self._readers:
+                reader.join(10)
+        return code
+
+
+@pytest.fixture
+def emulate() -> Iterator[type[Process]]:
+    started: list[Process] = []
+
+    def start(*options: str) -> Process:
+        process = Process(*options)
+        started.append(process)
+        return process
+
+    yield start  # type: ignore[misc]
+    for process in started:
+        process.stop()
+
+
+def test_port_zero_serves_logs_and_stops_cleanly_on_sigint(emulate: type[Process]) -> None:
+    process = emulate(
+        "--port", "0",
+        "--credentials", f"{AKID}:{SECRET}",
+        "--model", "chat=demo",
+        "--model", "mirror=echo",
+        "--fault", "mirror:throttle_first=1,stall_seconds=0",
+        "--token-delay", "0",
+    )  # fmt: skip
+    client = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=process.url,
+        region_name=REGION,
+        aws_access_key_id=AKID,
+        aws_secret_access_key=SECRET,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    response = client.invoke_endpoint_with_response_stream(
+        EndpointName="chat", Body=b'{"inputs": "Hi", "parameters": {"max_new_tokens": 4}}'
+    )
+    assert len(list(response["Body"])) == 5
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        client.invoke_endpoint(EndpointName="mirror", Body=b"secret-body")
+    assert caught.value.response["Error"]["Code"] == "ThrottlingException"
+    assert client.invoke_endpoint(EndpointName="mirror", Body=b"secret-body")["Body"].read()
+
+    assert process.stop() == 0
+    log = "".join(process.stderr)
+    assert re.search(r"POST chat InvokeEndpointWithResponseStream -> 200 parts=5 ", log)
+    assert "POST mirror InvokeEndpoint -> 400 parts=0" in log
+    assert "fault:throttle_first" in log
+    everything = log + "".join(process.stdout)
+    assert SECRET not in everything
+    assert "secret-body" not in everything
+    assert "Signature=" not in everything
+    assert "emulator stopped" in "".join(process.stdout)
+
+
+def test_sigterm_also_stops_cleanly(emulate: type[Process]) -> None:
+    process = emulate("--port", "0")
+    assert process.url
+    process.popen.send_signal(signal.SIGTERM)
+    assert process.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--fault", "echo:no_such_fault=1"),
+        ("--fault", "echo:throttle_first=many"),
+        ("--model", "no-equals-sign"),
+        ("--model", "x=not_a_module_anywhere:handler"),
+        ("--credentials", "missing-colon"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message(options: tuple[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "asyncsagemaker", "emulate", "--port", "0", *options],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("asyncsagemaker emulate: ")
