@@ -34,7 +34,7 @@ from ._replies import ACCOUNT_ID, ServiceReply, render
 from ._sigv4 import verify
 from ._streaming import StreamSender
 from ._types import ASYNC, INVOKE, STREAM, Handler, Invocation, ModelResponse, RequestRecord
-from ._validation import MAX_BODY, check_body, endpoint_name_violations, read_members
+from ._validation import MAX_BODY, check_body_size, endpoint_name_violations, read_members
 
 __all__ = ["DEFAULT_MODELS", "Emulator"]
 
@@ -291,13 +291,13 @@ class Emulator:
             record.outcome,
         )
 
-    async def _read_body(self, request: web.Request) -> bytes:
+    async def _read_body(self, request: web.Request, record: RequestRecord) -> bytes:
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.content.iter_any():
             size += len(chunk)
             if size > _READ_LIMIT:
-                check_body(INVOKE, b"\0" * size)  # raises the body-size ValidationError
+                check_body_size(record.operation, size)  # too big for any operation: refuse
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -306,12 +306,12 @@ class Emulator:
     ) -> tuple[web.StreamResponse, bool]:
         """The response, and whether the record is finished later (async work)."""
         operation, name = record.operation, record.endpoint_name
-        body = await self._read_body(request)
+        body = await self._read_body(request, record)
         record.body = body
         verify(request.method, request.raw_path, list(request.headers.items()), body,
                self.credentials)  # fmt: skip
         members = read_members(operation, name, record.headers)
-        check_body(operation, body)
+        check_body_size(operation, len(body))
         handler = self._models.get(name)
         if handler is None:
             raise ServiceReply.validation(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
@@ -485,20 +485,7 @@ class Emulator:
             record.ended = time.monotonic()
 
 
-_INVOCATION_FIELDS = frozenset(
-    {
-        "content_type",
-        "accept",
-        "custom_attributes",
-        "target_variant",
-        "target_model",
-        "target_container_hostname",
-        "inference_id",
-        "enable_explanations",
-        "inference_component_name",
-        "session_id",
-    }
-)
+_INVOCATION_FIELDS = frozenset(item.name for item in dataclasses.fields(Invocation))
 
 
 def _replace_body(inv: Invocation, body: bytes) -> Invocation:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ._replies import ServiceReply
 from ._types import ASYNC, INVOKE, STREAM
 
-__all__ = ["MAX_ASYNC_BODY", "MAX_BODY", "Member", "check_body", "read_members"]
+__all__ = ["MAX_ASYNC_BODY", "MAX_BODY", "Member", "check_body_size", "read_members"]
 
 MAX_BODY = 6 * 1024 * 1024
 MAX_ASYNC_BODY = 128_000
@@ -155,10 +155,10 @@ def read_members(
     return values
 
 
-def check_body(operation: str, body: bytes) -> None:
+def check_body_size(operation: str, size: int) -> None:
     """The body size limit: 6 MiB, or 128,000 bytes for an inline async body."""
     limit = MAX_ASYNC_BODY if operation == ASYNC else MAX_BODY
-    if len(body) > limit:
+    if size > limit:
         raise_if_any(
             [
                 "Value at 'body' failed to satisfy constraint: "
