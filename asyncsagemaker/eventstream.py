@@ -213,6 +213,7 @@ class Decoder:
     """
 
     __slots__ = (
+        "_deferred",
         "_error",
         "_held",
         "_hlen",
@@ -234,8 +235,14 @@ class Decoder:
         self._need = 0  # its total length once its prelude was checked, else 0
         self._hlen = 0  # its headers length, valid when _need is set
         self._error: ProtocolError | None = None
+        self._deferred = False  # _error waits for the next call (good messages came first)
         self._last_raw = b""  # the empty header block, which parses to no headers
         self._last_headers: Headers = _EMPTY_HEADERS
+
+    @property
+    def failed(self) -> bool:
+        """True once a fault was found (raised already, or waiting for the next call)."""
+        return self._error is not None
 
     @property
     def buffered(self) -> int:
@@ -243,13 +250,34 @@ class Decoder:
         return self._held
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Message]:
-        """Consume ``data`` and return every message it completes, in order."""
+        """Consume ``data`` and return every message it completes, in order.
+
+        A fault raises :class:`ProtocolError`.  When good messages came before the
+        fault in the same ``data``, they are returned first and the fault is raised
+        by the next call (``feed``, even ``feed(b"")``, or ``close``): nothing that
+        arrived intact is lost.
+        """
+        self._raise_deferred()
+        out: list[Message] = []
+        try:
+            self._feed(data, out)
+        except ProtocolError:
+            if not out:
+                raise
+            self._deferred = True
+        return out
+
+    def _raise_deferred(self) -> None:
         if self._error is not None:
+            if self._deferred:
+                self._deferred = False
+                raise self._error
             raise ProtocolError(f"decoder refused input after an earlier error: {self._error}")
+
+    def _feed(self, data: bytes | bytearray | memoryview, out: list[Message]) -> None:
         if type(data) is not bytes:
             data = bytes(data)  # also a private copy of a caller's mutable buffer
         crc32 = zlib.crc32
-        out: list[Message] = []
         view = memoryview(data)
         pos = 0
         if self._held:
@@ -275,7 +303,7 @@ class Decoder:
             else:
                 pos = self._resume(data, out)
                 if self._held:
-                    return out
+                    return
         # The hot loop: every message that lies whole in data, without a Python
         # call of our own unless a header block differs from the previous one.
         size = len(data)
@@ -314,11 +342,15 @@ class Decoder:
             else:
                 expected = unpack_u32(data, crc_at)[0]
                 total = 0
-            if actual != expected:
-                self._fail_checksum(expected, actual)
-            if raw != last_raw:
-                last_headers = self._headers_for(raw)
-                last_raw = self._last_raw
+            if actual != expected or raw != last_raw:
+                try:
+                    if actual != expected:
+                        self._fail_checksum(expected, actual)
+                    last_headers = self._headers_for(raw)
+                    last_raw = self._last_raw
+                except ProtocolError:
+                    out += map(_new_message, repeat(Message), found)  # those came intact
+                    raise
             append((last_headers, data[payload_at:crc_at]))
             pos = end
         if found:
@@ -338,10 +370,11 @@ class Decoder:
             # Large pieces by reference (data is immutable bytes), small ones gathered.
             self._parts = [view[pos:] if rest >= 4096 else bytearray(view[pos:])]
             self._held = rest
-        return out
 
     def close(self) -> None:
         """Declare the end of input; a partial message left over is a truncation."""
+        if self._deferred:
+            self._raise_deferred()
         if self._held and self._error is None:
             wanted = f" of {self._need}" if self._need else ""
             self._fail(

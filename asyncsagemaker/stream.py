@@ -164,6 +164,8 @@ class ResponseStream:
                     self._parts += 1
                     self._bytes += len(payload)
                     yield payload
+                if decoder.failed:  # intact parts before a fault went out; now the fault
+                    decoder.close()
         finally:
             self._finish(reusable=False)
 
