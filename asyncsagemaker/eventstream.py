@@ -271,7 +271,8 @@ class Decoder:
         if self._error is not None:
             if self._deferred:
                 self._deferred = False
-                raise self._error
+                # Raised afresh: the traceback shows the call that reports it.
+                raise self._error.with_traceback(None)
             raise ProtocolError(f"decoder refused input after an earlier error: {self._error}")
 
     def _feed(self, data: bytes | bytearray | memoryview, out: list[Message]) -> None:

@@ -66,14 +66,25 @@ def run(chunks: list[bytes], decoder: Decoder) -> list[Message]:
     return out
 
 
-def assert_refused(data: bytes, match: str, **options: int) -> None:
-    """``data`` is refused with ``match`` in every chunking, alone and after a good message."""
-    for stream in (data, GOOD + data):
+def assert_refused(data: bytes, match: str, intact: int = 0, **options: int) -> None:
+    """``data`` is refused with ``match`` in every chunking, alone and after a good message.
+
+    The ``intact`` good messages at its start (and the good one put before it) are
+    handed out before the error, however the input was cut.
+    """
+    fits = len(GOOD) <= options.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
+    for stream, before in ((data, intact), (GOOD + data, intact + 1 if fits else 0)):
         for chunks in feeds(stream):
             decoder = Decoder(**options)
+            out: list[Message] = []
             with pytest.raises(ProtocolError, match=match):
-                run(chunks, decoder)
-            with pytest.raises(ProtocolError):  # and it stays refused
+                for chunk in chunks:
+                    out += decoder.feed(chunk)
+                decoder.close()
+            assert len(out) == before
+            assert decoder.failed
+            assert decoder.buffered == 0
+            with pytest.raises(ProtocolError, match="refused input after an earlier error"):
                 decoder.feed(GOOD)
 
 
@@ -111,7 +122,7 @@ def test_prelude_equal_to_a_checked_one_but_for_headers_length_is_refused() -> N
     good_crc = struct.unpack_from("!I", first, 8)[0]
     head = struct.pack("!III", 16 + len(body), 0, good_crc) + body
     second = head + struct.pack("!I", zlib.crc32(head))
-    assert_refused(first + second, "prelude checksum mismatch")
+    assert_refused(first + second, "prelude checksum mismatch", intact=1)
 
 
 def test_message_checksum_mismatch() -> None:
@@ -209,6 +220,24 @@ def test_close_with_a_partial_message_pending() -> None:
             decoder.close()
         with pytest.raises(ProtocolError):
             decoder.feed(GOOD[cut:])
+
+
+def test_messages_before_a_fault_are_returned_and_the_next_call_raises() -> None:
+    bad = bytearray(GOOD)
+    bad[-1] ^= 0x01
+    decoder = Decoder()
+    assert len(decoder.feed(GOOD * 2 + bytes(bad) + GOOD)) == 2
+    assert decoder.failed
+    with pytest.raises(ProtocolError, match="message checksum mismatch"):
+        decoder.feed(b"")
+    with pytest.raises(ProtocolError, match="refused input after an earlier error"):
+        decoder.feed(b"")
+    decoder.close()  # the fault was reported once already
+
+    decoder = Decoder()
+    assert len(decoder.feed(GOOD + bytes(bad))) == 1
+    with pytest.raises(ProtocolError, match="message checksum mismatch"):
+        decoder.close()
 
 
 def test_close_after_complete_messages_is_fine() -> None:
@@ -336,3 +365,12 @@ def test_encode_headers_and_frame_compose_into_encode() -> None:
     raw = encode_headers(headers)
     assert frame(raw, b"p") == encode(headers, b"p")
     assert frame(raw) == encode(headers)
+
+
+def test_empty_feeds_change_nothing() -> None:
+    decoder = Decoder()
+    out: list[Message] = []
+    for chunk in (b"", GOOD[:5], b"", GOOD[5:30], b"", b"", GOOD[30:], b""):
+        out += decoder.feed(chunk)
+    decoder.close()
+    assert out == Decoder().feed(GOOD)
