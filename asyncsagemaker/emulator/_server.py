@@ -406,11 +406,9 @@ class Emulator:
             assert writer is not None  # a fresh response always gets a writer
             record.status = 200
             outcome = await StreamSender(request, response, writer, faults, record).run(parts)
-            if outcome in ("fault:drop_after", "fault:drop_mid_frame_after"):
-                record.outcome = outcome
-                return response
-            await response.write_eof()
-            record.outcome = outcome
+            record.outcome = outcome  # final before the client can see the end
+            if outcome not in ("fault:drop_after", "fault:drop_mid_frame_after"):
+                await response.write_eof()
         except ConnectionError:
             record.outcome = "client_disconnected"
         finally:

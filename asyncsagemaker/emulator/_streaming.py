@@ -83,7 +83,11 @@ class StreamSender:
         self._faults = faults or _NO_FAULTS
         self._record = record
 
-    async def _send(self, data: bytes) -> None:
+    async def _send(self, data: bytes, final_outcome: str | None = None) -> None:
+        """Write and drain; a last frame records its outcome first, so that a client
+        that has seen the end always finds the record's outcome final."""
+        if final_outcome is not None:
+            self._record.outcome = final_outcome
         if self._faults.byte_writes:
             for index in range(len(data)):
                 await self._response.write(data[index : index + 1])
@@ -92,7 +96,8 @@ class StreamSender:
             await self._response.write(data)
             await self._writer.drain()
 
-    def _drop(self) -> None:
+    def _drop(self, outcome: str) -> None:
+        self._record.outcome = outcome
         transport = self._request.transport
         if transport is not None:
             transport.close()
@@ -111,10 +116,10 @@ class StreamSender:
                 stalled = True
                 await asyncio.sleep(faults.stall_seconds)
             if faults.stream_error_after == sent:
-                await self._send(_stream_fault_frame(faults))
+                await self._send(_stream_fault_frame(faults), "fault:stream_error_after")
                 return "fault:stream_error_after"
             if faults.drop_after == sent:
-                self._drop()
+                self._drop("fault:drop_after")
                 return "fault:drop_after"
             forced = sent in (faults.drop_mid_frame_after, faults.corrupt_crc_after)
             try:
@@ -125,12 +130,13 @@ class StreamSender:
                 payload = None  # the fault still fires, on an empty extra part
             except Exception as exc:
                 message = f"Model stream broken: {type(exc).__name__}: {exc}"
-                await self._send(exception_frame("ModelStreamError", message, "StreamBroken"))
+                frame_ = exception_frame("ModelStreamError", message, "StreamBroken")
+                await self._send(frame_, "error")
                 return "error"
             data = frame(PAYLOAD_PART_HEADERS, payload or b"")
             if faults.drop_mid_frame_after == sent:
                 await self._send(data[: len(data) // 2])
-                self._drop()
+                self._drop("fault:drop_mid_frame_after")
                 return "fault:drop_mid_frame_after"
             if faults.corrupt_crc_after == sent:
                 data = _corrupt(data)
