@@ -112,10 +112,13 @@ class ContainerModel:
         try:
             async for data, end_of_chunk in response.content.iter_chunks():
                 if not chunked:
-                    yield data
+                    if data:
+                        yield data
                     continue
                 pending += data
-                if end_of_chunk or len(pending) >= _MAX_CONTAINER_PART:
+                # An HTTP chunk is never empty: an empty end marker (the last chunk,
+                # or the end of a chunk already passed on) gives no part.
+                if pending and (end_of_chunk or len(pending) >= _MAX_CONTAINER_PART):
                     yield bytes(pending)
                     pending.clear()
             if pending:

@@ -148,3 +148,38 @@ async def test_unreachable_container_is_a_model_error(start: Start, client_facto
     client = await client_factory(emu)
     with pytest.raises(client.exceptions.ModelError):
         await client.invoke_endpoint(EndpointName="llm", Body=b"x")
+
+
+async def test_chunks_split_across_reads_give_no_empty_parts(
+    start: Start, client_factory: Any
+) -> None:
+    """A chunk's end and the last chunk arriving in reads of their own add no empty part."""
+    pieces = [
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"5\r\nhel",
+        b"lo",
+        b"\r\n",
+        b"5\r\nworld\r\n",
+        b"0\r\n",
+        b"\r\n",
+    ]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        for piece in pieces:
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        emu = start(models={"llm": f"container:http://127.0.0.1:{port}"})
+        client = await client_factory(emu)
+        response = await client.invoke_endpoint_with_response_stream(EndpointName="llm", Body=b"")
+        parts = [event["PayloadPart"]["Bytes"] async for event in response["Body"]]
+        assert parts == [b"hello", b"world"]
+    finally:
+        server.close()
+        await server.wait_closed()
