@@ -1,0 +1,207 @@
+"""examples/fastapi_sse.py served by a real uvicorn on 127.0.0.1, read by httpx.
+
+The emulator and the server each run on their own loop in a thread; the test
+talks HTTP to the server like a browser would and checks, in the emulator's
+records, what happened to the upstream SageMaker stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from asyncsagemaker.emulator import Emulator, Faults, Invocation, ModelResponse, run_in_thread
+from tests.examples._support import AKID, SECRET, Child, load_example, wait_until
+
+SLOW_TOKENS = 400  # at 0.05 s each: 20 s, far longer than any test waits
+example = load_example("fastapi_sse")
+
+
+def tgi_event(text: str, generated: str | None = None) -> bytes:
+    token = {"id": 7, "text": text, "logprob": -0.1, "special": generated is not None}
+    event = {"token": token, "generated_text": generated, "details": None}
+    return f"data:{json.dumps(event)}\n\n".encode()
+
+
+async def tgi_model(inv: Invocation) -> ModelResponse:
+    """TGI-style events ``w0 w1 ...``: slowly and long if the prompt says "slowly"."""
+    request = json.loads(inv.body)
+    slow = "slowly" in request["inputs"]
+    count = SLOW_TOKENS if slow else min(5, request["parameters"]["max_new_tokens"])
+
+    async def parts() -> AsyncIterator[bytes]:
+        for index in range(count):
+            if slow and index:
+                await asyncio.sleep(0.05)
+            yield tgi_event(f"w{index} ")
+        yield tgi_event("</s>", generated="".join(f"w{i} " for i in range(count)))
+
+    return ModelResponse(parts(), content_type="text/event-stream")
+
+
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run ``app`` on uvicorn in a thread, on a free port of 127.0.0.1."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started or not thread.is_alive(), 30, "uvicorn start-up")
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with run_in_thread(Emulator(models={"chat": tgi_model})) as emu:
+        yield emu
+
+
+@pytest.fixture
+def base_url(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AKID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    settings = example.Settings(endpoint="chat", endpoint_url=emulator.url, region="us-east-1")
+    with serve(example.create_app(settings)) as url:
+        yield url
+
+
+def read_events(response: httpx.Response, limit: int | None = None) -> list[tuple[str, str]]:
+    """(event, data) pairs of an SSE response, at most ``limit`` of them."""
+    events: list[tuple[str, str]] = []
+    event, data = "message", ""
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data = line[5:].strip()
+        elif line == "" and data:
+            events.append((event, data))
+            event, data = "message", ""
+            if limit is not None and len(events) >= limit:
+                break
+    return events
+
+
+def test_full_answer_relays_every_token_then_done(base_url: str, emulator: Emulator) -> None:
+    with (
+        httpx.Client(base_url=base_url, timeout=30) as http,
+        http.stream("POST", "/chat", json={"prompt": "hello", "max_tokens": 4}) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        events = read_events(response)
+    assert events == [
+        *[("message", json.dumps(f"w{i} ")) for i in range(4)],
+        ("message", "[DONE]"),
+    ]
+    record = emulator.records[0]
+    assert json.loads(record.body) == {"inputs": "hello", "parameters": {"max_new_tokens": 4}}
+    assert record.outcome == "ok"
+
+
+def test_browser_disconnect_closes_the_upstream_stream(base_url: str, emulator: Emulator) -> None:
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        with http.stream("POST", "/chat", json={"prompt": "answer slowly"}) as response:
+            assert response.status_code == 200
+            first = read_events(response, limit=3)
+        # leaving the block with the body unread closes the connection: the browser is gone
+        assert [json.loads(data) for _, data in first] == ["w0 ", "w1 ", "w2 "]
+        record = emulator.records[0]
+        wait_until(
+            lambda: record.outcome == "client_disconnected" and record.ended is not None,
+            timeout=3,
+            what="the upstream stream closed after the browser left",
+        )
+        assert record.parts_sent < SLOW_TOKENS
+        # and the server is fine for the next browser
+        with http.stream("POST", "/chat", json={"prompt": "again", "max_tokens": 2}) as response:
+            assert read_events(response)[-1] == ("message", "[DONE]")
+
+
+def test_a_refused_request_is_a_502_with_the_service_error(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AKID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    settings = example.Settings(endpoint="missing", endpoint_url=emulator.url)
+    with serve(example.create_app(settings)) as url:
+        response = httpx.post(f"{url}/chat", json={"prompt": "hi"}, timeout=30)
+    assert response.status_code == 502
+    assert response.json()["error"] == "ValidationError"
+    assert "Endpoint missing" in response.json()["message"]
+
+
+def test_a_stream_failure_becomes_an_error_event(base_url: str, emulator: Emulator) -> None:
+    emulator.set_faults("chat", Faults(stream_error_after=2))
+    with (
+        httpx.Client(base_url=base_url, timeout=30) as http,
+        http.stream("POST", "/chat", json={"prompt": "hello"}) as response,
+    ):
+        events = read_events(response)
+    assert events[:2] == [("message", '"w0 "'), ("message", '"w1 "')]
+    kind, data = events[2]
+    assert kind == "error"
+    assert json.loads(data)["error"] == "ModelStreamError"
+    assert "ModelInvocationTimeExceeded" in json.loads(data)["message"]
+    assert len(events) == 3
+
+
+def test_bad_input_and_the_page(base_url: str) -> None:
+    response = httpx.post(f"{base_url}/chat", json={"prompt": ""}, timeout=30)
+    assert response.status_code == 422
+    response = httpx.post(f"{base_url}/chat", json={"prompt": "x", "max_tokens": 0}, timeout=30)
+    assert response.status_code == 422
+    page = httpx.get(f"{base_url}/", timeout=30)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'fetch("/chat"' in page.text
+
+
+def test_settings_from_the_environment() -> None:
+    settings = example.Settings.from_env(
+        {"SAGEMAKER_ENDPOINT": "llm", "AWS_REGION": "eu-west-1", "SAGEMAKER_EMULATOR": "1"}
+    )
+    assert settings == example.Settings("llm", None, "eu-west-1", True)
+    assert example.Settings.from_env({}) == example.Settings()
+
+
+def test_as_a_script_with_the_embedded_emulator() -> None:
+    child = Child("fastapi_sse.py", ["--emulator", "--port", "0"])
+    try:
+        wait_until(lambda: "Uvicorn running on" in child.stderr, 60, "the server start-up")
+        address = child.stderr.split("Uvicorn running on ", 1)[1].split()[0]
+        with (
+            httpx.Client(base_url=address, timeout=30) as http,
+            http.stream(
+                "POST", "/chat", json={"prompt": "Hello there", "max_tokens": 12}
+            ) as response,
+        ):
+            events = read_events(response)
+        tokens = [json.loads(data) for _, data in events[:-1]]
+        assert len(tokens) == 12
+        assert 'You said "Hello there".' in "".join(tokens)
+        assert events[-1] == ("message", "[DONE]")
+        child.interrupt()
+        assert child.wait(30) == 0, child.describe("exit status")
+    finally:
+        child.kill()
