@@ -40,6 +40,7 @@ _JAVA_CLASSES = (
     (r"\p{Print}", r"\x20-\x7e"),
     (r"\z", r"\Z"),
 )
+_LAYOUT_CACHE_SIZE = 512
 _ERROR_CLASSES: dict[str, type[ServiceError]] = {
     name: cls
     for name, cls in vars(errors).items()
@@ -125,17 +126,54 @@ class Operation:
     members: Mapping[str, Member]
     response_headers: tuple[tuple[str, str], ...]  # (lower-case header, attribute)
     model: Any  # botocore.model.OperationModel, for error parsing
+    payload: str | None = None  # the keyword argument that is the HTTP body
+    _layouts: dict[tuple[str, tuple[tuple[str, Any], ...]], tuple[str, dict[str, str]]] = (
+        dataclasses.field(default_factory=dict, repr=False, compare=False)
+    )
 
     @property
     def kwargs(self) -> list[str]:
         return [m.kwarg for m in self.members.values() if m.location != "uri"]
 
     def prepare(self, endpoint_name: str, params: Mapping[str, Any]) -> PreparedRequest:
-        """Validate the call's arguments and lay them out as the model says."""
+        """Validate the call's arguments and lay them out as the model says.
+
+        The path and headers of arguments seen before are reused (a service calls
+        the same endpoint with the same options over and over); the body is
+        checked every time.
+        """
+        payload = self.payload
+        others = tuple(item for item in params.items() if item[0] != payload)
+        key = (endpoint_name, others)
+        try:
+            path, headers = self._layouts[key]
+        except KeyError:
+            path, headers = self._layout(endpoint_name, others)
+            if len(self._layouts) < _LAYOUT_CACHE_SIZE:
+                self._layouts[key] = (path, headers)
+        except TypeError:  # an unhashable value: validate it, it will be refused
+            path, headers = self._layout(endpoint_name, others)
+        headers = dict(headers)
+        value = params.get(payload) if payload else None
+        if value is None:
+            member = self.members.get(payload) if payload else None
+            if member is not None and member.required:
+                raise ParamValidationError(f"{member.kwarg} ({member.name}) is required")
+            return PreparedRequest(path, headers, b"")
+        body, json_body = _body_bytes(value)
+        if json_body and "content_type" in self.members:
+            headers.setdefault(self.members["content_type"].wire_name, "application/json")
+        self.members[str(payload)].check(body)
+        return PreparedRequest(path, headers, body)
+
+    def _layout(
+        self, endpoint_name: str, params: tuple[tuple[str, Any], ...]
+    ) -> tuple[str, dict[str, str]]:
+        """Check every argument but the body; return the path and headers they make."""
         members = self.members
-        unknown = [key for key in params if key not in members or members[key].location == "uri"]
-        if unknown:
-            raise ParamValidationError(self._unknown_message(unknown[0]))
+        for key, _ in params:
+            if key not in members or members[key].location == "uri":
+                raise ParamValidationError(self._unknown_message(key))
         label = members.get("endpoint_name")
         if label is None:  # every operation of this service has one
             raise ParamValidationError(f"{self.name} has no endpoint name in the model")
@@ -146,24 +184,21 @@ class Operation:
             "{" + label.wire_name + "}", percent_encode(endpoint_name, safe="-._~")
         )
         headers: dict[str, str] = {}
-        body = b""
-        content_type_given = "content_type" in params and params["content_type"] is not None
-        for key, value in params.items():
+        given = {key for key, value in params if value is not None}
+        for key, value in params:
             if value is None:
                 continue
             member = members[key]
-            if member.location == "payload":
-                body, json_body = _body_bytes(value)
-                if json_body and not content_type_given and "content_type" in members:
-                    headers[members["content_type"].wire_name] = "application/json"
-                member.check(body)
-            else:
-                member.check(value)
-                headers[member.wire_name] = str(value)
+            member.check(value)
+            headers[member.wire_name] = str(value)
         for member in members.values():
-            if member.required and member.location != "uri" and params.get(member.kwarg) is None:
+            if (
+                member.required
+                and member.location not in ("uri", "payload")
+                and member.kwarg not in given
+            ):
                 raise ParamValidationError(f"{member.kwarg} ({member.name}) is required")
-        return PreparedRequest(path, headers, body)
+        return path, headers
 
     def _unknown_message(self, key: str) -> str:
         valid = sorted(self.kwargs)
@@ -296,5 +331,6 @@ def load_operations(service_model: Any) -> dict[str, Operation]:
             members=members,
             response_headers=response_headers,
             model=model,
+            payload=next((m.kwarg for m in members.values() if m.location == "payload"), None),
         )
     return operations

@@ -194,6 +194,8 @@ def _parse_headers(raw: bytes) -> Headers:
     return MappingProxyType(headers)
 
 
+_SHARED_HEADERS: dict[bytes, Headers] = {}  # header blocks seen, parsed (bounded)
+_SHARED_HEADERS_MAX = 256
 _EMPTY_HEADERS: Headers = MappingProxyType({})
 _new_message = tuple.__new__  # Message(...) without the extra Python-level frame
 
@@ -478,13 +480,22 @@ class Decoder:
         return self._headers_for(head[12:]), b"".join(payload_views)
 
     def _headers_for(self, raw: bytes | bytearray | memoryview) -> Headers:
-        """Parsed headers of ``raw``, reusing the last block's when the bytes are equal."""
+        """Parsed headers of ``raw``, reusing the last block's when the bytes are equal.
+
+        Blocks are also shared between decoders (every stream's PayloadParts carry
+        the same three headers); parsed headers are read-only, so sharing is safe.
+        """
         if raw != self._last_raw:
             raw = bytes(raw)
-            try:
-                self._last_headers = _parse_headers(raw)
-            except ProtocolError as exc:
-                self._fail(str(exc))
+            headers = _SHARED_HEADERS.get(raw)
+            if headers is None:
+                try:
+                    headers = _parse_headers(raw)
+                except ProtocolError as exc:
+                    self._fail(str(exc))
+                if len(_SHARED_HEADERS) < _SHARED_HEADERS_MAX:
+                    _SHARED_HEADERS[raw] = headers
+            self._last_headers = headers
             self._last_raw = raw
         return self._last_headers
 
