@@ -41,7 +41,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import SageMakerError
+from .errors import DecodeError, EventTooLargeError, JSONLineError, LineTooLongError
 
 __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
@@ -67,45 +67,6 @@ _PREVIEW = 120
 _LF = 0x0A
 _CR = 0x0D
 _BOM = "\ufeff"
-
-
-# --- errors (to move into errors.py; see the module docstring there) ---------------
-
-
-class DecodeError(SageMakerError, ValueError):
-    """The bytes of a response cannot be decoded as the asked-for format."""
-
-
-class JSONLineError(DecodeError):
-    """A line of a JSON-lines stream is not valid JSON.
-
-    ``line`` is the offending text and ``line_number`` its 1-based position in
-    the stream (blank lines count), so the bad record can be found and logged.
-    """
-
-    def __init__(self, message: str, *, line: str, line_number: int) -> None:
-        super().__init__(message)
-        self.line = line
-        self.line_number = line_number
-
-
-class LineTooLongError(DecodeError):
-    """A line grew past the decoder's limit before its line break arrived.
-
-    Raised instead of buffering without bound; ``limit`` is the limit in bytes.
-    """
-
-    def __init__(self, message: str, *, limit: int) -> None:
-        super().__init__(message)
-        self.limit = limit
-
-
-class EventTooLargeError(DecodeError):
-    """The ``data`` of one Server-Sent Event grew past the decoder's limit."""
-
-    def __init__(self, message: str, *, limit: int) -> None:
-        super().__init__(message)
-        self.limit = limit
 
 
 def _preview(text: str) -> str:

@@ -11,11 +11,15 @@ what a caller can do about it:
   have been handed out and a generation cannot be resumed.
 * :class:`SageMakerTimeoutError` / :class:`NetworkError`: also the built-in
   ``TimeoutError`` / ``ConnectionError``, so generic handlers keep working.
+* :class:`DecodeError`: the model's output is not what a view expected (a bad JSON
+  line, an error record from the model server, an unknown token format).
 
 This module is stdlib only: the sans-IO codec raises :class:`ProtocolError`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "ClientClosedError",
@@ -23,11 +27,17 @@ __all__ = [
     "ConnectTimeoutError",
     "CredentialsError",
     "DeadlineExceededError",
+    "DecodeError",
+    "EventTooLargeError",
+    "FormatError",
     "InternalDependencyException",
     "InternalFailure",
     "InternalStreamFailure",
+    "JSONLineError",
+    "LineTooLongError",
     "ModelError",
     "ModelNotReadyException",
+    "ModelOutputError",
     "ModelStreamError",
     "NetworkError",
     "ParamValidationError",
@@ -231,3 +241,73 @@ class StreamInterruptedError(StreamError, NetworkError):
     Both a :class:`StreamError` (parts were handed out; never retried) and a
     :class:`NetworkError` (a built-in ``ConnectionError``).
     """
+
+
+# --- decoding the model's output (codecs and token formats) -----------------------
+
+
+class DecodeError(SageMakerError, ValueError):
+    """The bytes of a response cannot be decoded as the asked-for format."""
+
+
+class JSONLineError(DecodeError):
+    """A line of a JSON-lines stream is not valid JSON.
+
+    ``line`` is the offending text and ``line_number`` its 1-based position in
+    the stream (blank lines count), so the bad record can be found and logged.
+    """
+
+    def __init__(self, message: str, *, line: str, line_number: int) -> None:
+        super().__init__(message)
+        self.line = line
+        self.line_number = line_number
+
+
+class LineTooLongError(DecodeError):
+    """A line grew past the decoder's limit before its line break arrived.
+
+    Raised instead of buffering without bound; ``limit`` is the limit in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class EventTooLargeError(DecodeError):
+    """The ``data`` of one Server-Sent Event grew past the decoder's limit."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class ModelOutputError(DecodeError):
+    """The model server reported an error inside the stream (after HTTP 200).
+
+    ``message`` is its text; ``error_type`` and ``code`` are what the server gave
+    (TGI's ``error_type``, an OpenAI error's ``type`` and ``code``), ``payload``
+    the whole decoded record.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_type: str | None = None,
+        code: Any = None,
+        payload: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
+        self.code = code
+        self.payload = payload
+
+    def __str__(self) -> str:
+        kind = f" [{self.error_type}]" if self.error_type else ""
+        return f"the model server reported an error{kind}: {self.message}"
+
+
+class FormatError(DecodeError):
+    """The stream is not in the expected (or any recognised) token format."""

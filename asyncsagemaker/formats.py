@@ -61,12 +61,12 @@ from typing import Any
 
 from .codecs import (
     DEFAULT_MAX_EVENT_BYTES,
-    DecodeError,
     JSONLinesDecoder,
     ServerSentEvent,
     SSEDecoder,
     TextDecoder,
 )
+from .errors import DecodeError, FormatError, ModelOutputError
 
 __all__ = [
     "FORMATS",
@@ -85,37 +85,6 @@ _SSE_PREFIXES = (b"data:", b"event:", b"id:", b"retry:", b":")
 _BOM = b"\xef\xbb\xbf"
 _WHITESPACE = b" \t\r\n"
 _PREVIEW = 120
-
-
-class ModelOutputError(DecodeError):
-    """The model server reported an error inside the stream (after HTTP 200).
-
-    ``message`` is its text; ``error_type`` and ``code`` are what the server gave
-    (TGI's ``error_type``, an OpenAI error's ``type`` and ``code``), ``payload``
-    the whole decoded record.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        error_type: str | None = None,
-        code: Any = None,
-        payload: Any = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.error_type = error_type
-        self.code = code
-        self.payload = payload
-
-    def __str__(self) -> str:
-        kind = f" [{self.error_type}]" if self.error_type else ""
-        return f"the model server reported an error{kind}: {self.message}"
-
-
-class FormatError(DecodeError):
-    """The stream is not in the expected (or any recognised) token format."""
 
 
 def _preview(value: Any) -> str:
