@@ -195,7 +195,8 @@ def _parse_headers(raw: bytes) -> Headers:
 
 
 _SHARED_HEADERS: dict[bytes, Headers] = {}  # header blocks seen, parsed (bounded)
-_SHARED_HEADERS_MAX = 256
+_SHARED_HEADERS_MAX = 256  # blocks kept, the first ones seen; never evicted
+_SHARED_BLOCK_MAX = 1024  # bytes: a larger block is parsed per decoder, never kept
 _EMPTY_HEADERS: Headers = MappingProxyType({})
 _new_message = tuple.__new__  # Message(...) without the extra Python-level frame
 
@@ -493,7 +494,7 @@ class Decoder:
                     headers = _parse_headers(raw)
                 except ProtocolError as exc:
                     self._fail(str(exc))
-                if len(_SHARED_HEADERS) < _SHARED_HEADERS_MAX:
+                if len(raw) <= _SHARED_BLOCK_MAX and len(_SHARED_HEADERS) < _SHARED_HEADERS_MAX:
                     _SHARED_HEADERS[raw] = headers
             self._last_headers = headers
             self._last_raw = raw

@@ -211,3 +211,17 @@ def test_errors_are_protocol_errors_and_stream_errors() -> None:
     assert isinstance(info.value, StreamError)
     assert isinstance(info.value, SageMakerError)
     assert "prelude checksum mismatch" in str(info.value)
+
+
+def test_header_blocks_shared_between_decoders_stay_small_and_few() -> None:
+    from asyncsagemaker import eventstream
+
+    for i in range(300):  # each stream sends its own large header block
+        decoder = Decoder()
+        (msg,) = decoder.feed(encode({"id": i, "pad": b"\0" * 2000}, b"x"))
+        assert msg.headers["id"] == i
+        (msg,) = decoder.feed(encode({"small": i}))
+        assert msg.headers["small"] == i
+    shared = eventstream._SHARED_HEADERS
+    assert len(shared) <= 256
+    assert all(len(block) <= 1024 for block in shared)
