@@ -251,9 +251,7 @@ def run_demo(args: argparse.Namespace) -> int:
             async with client:
                 request = _demo_request(args.format, args.prompt, args.max_tokens)
                 started = time.monotonic()
-                async with client.invoke_endpoint_with_response_stream(
-                    "demo", **request
-                ) as stream:
+                async with client.invoke_endpoint_with_response_stream("demo", **request) as stream:
                     await _print_stream(
                         stream.tokens(args.format), started, stream.request_id, sys.stdout, err
                     )
