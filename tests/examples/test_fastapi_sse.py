@@ -12,6 +12,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -124,7 +125,7 @@ def test_browser_disconnect_closes_the_upstream_stream(base_url: str, emulator: 
         with http.stream("POST", "/chat", json={"prompt": "answer slowly"}) as response:
             assert response.status_code == 200
             first = read_events(response, limit=3)
-        # leaving the block with the body unread closes the connection: the browser is gone
+        # the rest of the body is left unread and the connection closed: the browser is gone
         assert [json.loads(data) for _, data in first] == ["w0 ", "w1 ", "w2 "]
         record = emulator.records[0]
         wait_until(
@@ -205,3 +206,40 @@ def test_as_a_script_with_the_embedded_emulator() -> None:
         assert child.wait(30) == 0, child.describe("exit status")
     finally:
         child.kill()
+
+
+async def flood_model(inv: Invocation) -> ModelResponse:
+    """Tokens as fast as they can be written: a reader that stalls fills every buffer."""
+
+    async def parts() -> AsyncIterator[bytes]:
+        for index in range(FLOOD_TOKENS):
+            yield tgi_event(f"token number {index} " + "x" * 1000)
+        yield tgi_event("</s>", generated="")
+
+    return ModelResponse(parts(), content_type="text/event-stream")
+
+
+FLOOD_TOKENS = 50_000  # about 55 MB: far more than all the buffers on the way hold
+
+
+def test_a_stalled_browser_that_leaves_closes_the_upstream_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AKID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    with run_in_thread(Emulator(models={"chat": flood_model})) as emulator:
+        settings = example.Settings(endpoint="chat", endpoint_url=emulator.url)
+        with serve(example.create_app(settings)) as url, httpx.Client(timeout=30) as http:
+            with http.stream("POST", f"{url}/chat", json={"prompt": "hi"}) as response:
+                lines = response.iter_lines()  # kept: dropping it would close the connection
+                assert next(lines).startswith('data: "token number 0 ')
+                record = emulator.records[0]
+                # the relay is now blocked writing to us: the emulator stops sending
+                wait_until(lambda: record.parts_sent > 0, 10, "parts sent")
+                time.sleep(0.5)
+                assert record.outcome == "pending" and record.parts_sent < FLOOD_TOKENS
+            wait_until(
+                lambda: record.outcome == "client_disconnected" and record.ended is not None,
+                timeout=3,
+                what="the upstream stream closed after the stalled browser left",
+            )
