@@ -212,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SageMakerError as error:  # e.g. no credentials or region
         print(f"error: {describe(error)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before the chat started
+        return 130
 
 
 if __name__ == "__main__":
