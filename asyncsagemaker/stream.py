@@ -193,9 +193,7 @@ class ResponseStream:
                     "the stream did not finish within total_timeout; it was closed"
                 ) from None
             raise ReadTimeoutError("no data from the model within read_timeout") from None
-        except aiohttp.ClientPayloadError as exc:
-            raise self._lost(exc) from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except (aiohttp.ClientError, OSError) as exc:  # ClientPayloadError: cut off mid-body
             raise self._lost(exc) from exc
 
     def _lost(self, exc: BaseException) -> StreamError:
