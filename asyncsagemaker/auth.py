@@ -50,12 +50,19 @@ class CredentialSource:
         self._frozen: ReadOnlyCredentials | None = None
         self._lock = anyio.Lock()
 
-    async def get(self) -> ReadOnlyCredentials:
+    def fresh(self) -> ReadOnlyCredentials | None:
+        """The credentials at hand if they need no refresh (no await), else None."""
         frozen = self._frozen
         credentials = self._credentials
         if frozen is not None and not (
             isinstance(credentials, RefreshableCredentials) and credentials.refresh_needed()
         ):
+            return frozen
+        return None
+
+    async def get(self) -> ReadOnlyCredentials:
+        frozen = self.fresh()
+        if frozen is not None:
             return frozen
         async with self._lock:
             if self._credentials is None:
@@ -154,9 +161,11 @@ class RequestSigner:
         if credentials.token:
             headers["X-Amz-Security-Token"] = credentials.token
         signed = sorted(
-            (name.lower(), " ".join(value.split()))
-            for name, value in headers.items()
-            if name.lower() not in _SKIPPED_HEADERS
+            [
+                (lower, " ".join(value.split()))
+                for name, value in headers.items()
+                if (lower := name.lower()) not in _SKIPPED_HEADERS
+            ]
         )
         signed_names = ";".join(name for name, _ in signed)
         canonical = "\n".join(

@@ -17,7 +17,6 @@ import platform
 import socket
 import sys
 import time
-import uuid
 import warnings
 from collections.abc import Callable
 from types import TracebackType
@@ -136,6 +135,7 @@ class SageMakerRuntime:
         self._ready: _Ready | None = None
         self._ready_lock = anyio.Lock()
         self._http: aiohttp.ClientSession | None = None
+        self._urls: dict[str, yarl.URL] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -402,26 +402,31 @@ class SageMakerRuntime:
         self, operation_name: str, endpoint_name: str, params: dict[str, Any]
     ) -> tuple[aiohttp.ClientResponse, Operation, float, float | None]:
         """Send with retries until a 2xx response's headers arrive; raise typed errors."""
-        ready = await self._get_ready()
+        ready = self._ready or await self._get_ready()
         operation = ready.operations[operation_name]
         request = operation.prepare(
             endpoint_name, {k: v for k, v in params.items() if v is not None}
         )
         http = self._get_http()
         url_text = ready.base_url + request.path
-        url = yarl.URL(url_text, encoded=True)
+        url = self._urls.get(url_text)
+        if url is None:  # yarl parses; the same few endpoints are called over and over
+            url = yarl.URL(url_text, encoded=True)
+            if len(self._urls) < 256:
+                self._urls[url_text] = url
         policy = ready.retry
         started = time.monotonic()
         total = self.config.total_timeout
         deadline = None if total is None else started + total
-        invocation_id = str(uuid.uuid4())
+        invocation_id = _invocation_id()
         retry_cost = 0
         attempt = 0
         debug = logger.isEnabledFor(logging.DEBUG)
         while True:
             attempt += 1
-            await policy.before_attempt()
-            credentials = await ready.credentials.get()
+            if policy.limits_rate:
+                await policy.before_attempt()
+            credentials = ready.credentials.fresh() or await ready.credentials.get()
             headers = ready.signer.sign(credentials, url_text, dict(request.headers), request.body)
             headers["User-Agent"] = ready.user_agent
             headers["Accept-Encoding"] = "identity"
@@ -510,6 +515,15 @@ class SageMakerRuntime:
             raise NetworkError(f"the response body was cut off: {exc}") from exc
         finally:
             response.release()
+
+
+def _invocation_id() -> str:
+    """A random (version 4) UUID as text, like ``str(uuid.uuid4())`` for a third of the cost."""
+    digits = os.urandom(16).hex()
+    return (
+        f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-"
+        f"{'89ab'[int(digits[16], 16) & 3]}{digits[17:20]}-{digits[20:]}"
+    )
 
 
 def _describe(error: SageMakerError) -> str:

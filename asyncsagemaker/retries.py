@@ -170,6 +170,11 @@ class RetryPolicy:
         """Seconds to sleep before attempt ``attempt + 1`` (full jitter)."""
         return random.random() * min(self._base * 2.0 ** (attempt - 1), self._cap)
 
+    @property
+    def limits_rate(self) -> bool:
+        """True in adaptive mode: attempts wait for :meth:`before_attempt`."""
+        return self._rate_limiter is not None
+
     async def before_attempt(self) -> None:
         """Wait for the adaptive send-rate limit, if any."""
         if self._rate_limiter is not None:
