@@ -11,6 +11,7 @@ keyword arguments (with a did-you-mean hint).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import json
@@ -127,7 +128,7 @@ class Operation:
     response_headers: tuple[tuple[str, str], ...]  # (lower-case header, attribute)
     model: Any  # botocore.model.OperationModel, for error parsing
     payload: str | None = None  # the keyword argument that is the HTTP body
-    _layouts: dict[tuple[str, tuple[tuple[str, Any], ...]], tuple[str, dict[str, str]]] = (
+    _layouts: dict[tuple[str, tuple[tuple[str, type, Any], ...]], tuple[str, dict[str, str]]] = (
         dataclasses.field(default_factory=dict, repr=False, compare=False)
     )
 
@@ -144,7 +145,8 @@ class Operation:
         """
         payload = self.payload
         others = tuple(item for item in params.items() if item[0] != payload)
-        key = (endpoint_name, others)
+        # Types are part of the key: True == 1 == 1.0, but only 1 is a valid int.
+        key = (endpoint_name, tuple((name, type(value), value) for name, value in others))
         try:
             path, headers = self._layouts[key]
         except KeyError:
@@ -190,7 +192,7 @@ class Operation:
                 continue
             member = members[key]
             member.check(value)
-            headers[member.wire_name] = str(value)
+            headers[member.wire_name] = _header_text(value)
         for member in members.values():
             if (
                 member.required
@@ -231,16 +233,23 @@ class Operation:
         """The typed error for a non-2xx response, parsed by botocore's own parser."""
         response = {"status_code": status, "headers": HeadersDict(headers), "body": body}
         parser = create_parser("rest-json")
-        parsed = parser.parse(response, self.model.output_shape)
+        try:
+            parsed = parser.parse(response, self.model.output_shape)
+        except Exception:  # a body botocore cannot read (null, a list, bad UTF-8...)
+            parsed = {}
         code = parsed.get("Error", {}).get("Code") or str(status)
+        if not isinstance(code, str):
+            code = str(status)
         if code == str(status):
             # botocore gives up on empty or HTML bodies of 5xx answers; the error-type
             # header, else the model's one error shape with this status, still tells.
             code = _code_from_header(headers) or self._code_for_status(status) or code
         error_shape = self.model.service_model.shape_for_error_code(code)
         if error_shape is not None:
-            parsed.update(parser.parse(response, error_shape))
-        message = parsed.get("Error", {}).get("Message") or parsed.get("Message") or ""
+            # modeled fields of the wrong type: keep the code and the status
+            with contextlib.suppress(Exception):
+                parsed.update(parser.parse(response, error_shape))
+        message = str(parsed.get("Error", {}).get("Message") or parsed.get("Message") or "")
         request_id = headers.get("x-amzn-RequestId") or parsed.get("ResponseMetadata", {}).get(
             "RequestId"
         )
@@ -258,6 +267,13 @@ class Operation:
         return cls(
             message or f"HTTP {status}", code=code, status_code=status, request_id=request_id
         )
+
+
+def _header_text(value: Any) -> str:
+    """The wire text of a checked value; a str or int subclass (an Enum) sends its value."""
+    if isinstance(value, str):
+        return str.__str__(value)
+    return int.__repr__(value)
 
 
 def _code_from_header(headers: Mapping[str, str]) -> str | None:

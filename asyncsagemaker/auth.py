@@ -39,9 +39,11 @@ class CredentialSource:
     """Frozen credentials for each request, resolved and refreshed off the loop.
 
     ``resolve`` is botocore's chain (``session.get_credentials``) or a function that
-    returns explicit credentials.  Refreshable credentials are refreshed in a worker
-    thread when botocore says they need it; concurrent callers wait for that one
-    refresh instead of starting their own.
+    returns explicit credentials.  Refreshable credentials follow botocore's two
+    windows: inside the *mandatory* one (they are about to expire) callers wait for
+    one refresh in a worker thread, shared by all of them; inside the earlier
+    *advisory* one, one caller refreshes while the others go on with the current
+    credentials, and a failed advisory refresh is not tried again for a while.
     """
 
     def __init__(self, resolve: Any) -> None:
@@ -49,16 +51,21 @@ class CredentialSource:
         self._credentials: Credentials | None = None
         self._frozen: ReadOnlyCredentials | None = None
         self._lock = anyio.Lock()
+        self._advisory_after = 0.0  # monotonic time before which no advisory refresh
 
     def fresh(self) -> ReadOnlyCredentials | None:
-        """The credentials at hand if they need no refresh (no await), else None."""
+        """The credentials to use now without waiting, or None if the caller must wait."""
         frozen = self._frozen
         credentials = self._credentials
-        if frozen is not None and not (
-            isinstance(credentials, RefreshableCredentials) and credentials.refresh_needed()
-        ):
+        if frozen is None or not isinstance(credentials, RefreshableCredentials):
             return frozen
-        return None
+        if not credentials.refresh_needed():
+            return frozen
+        if credentials.refresh_needed(_mandatory_window(credentials)):
+            return None  # about to expire: everyone waits for the refresh
+        if self._lock.locked() or time.monotonic() < self._advisory_after:
+            return frozen  # someone is refreshing, or the last try failed recently
+        return None  # this caller does the advisory refresh
 
     async def get(self) -> ReadOnlyCredentials:
         frozen = self.fresh()
@@ -66,7 +73,10 @@ class CredentialSource:
             return frozen
         async with self._lock:
             if self._credentials is None:
-                self._credentials = await anyio.to_thread.run_sync(self._resolve)
+                try:
+                    self._credentials = await anyio.to_thread.run_sync(self._resolve)
+                except Exception as exc:  # SSO expired, credential_process failed, ...
+                    raise CredentialsError(f"could not load AWS credentials: {exc}") from exc
                 if self._credentials is None:
                     raise CredentialsError(
                         "no AWS credentials found: pass aws_access_key_id/aws_secret_access_key, "
@@ -74,18 +84,30 @@ class CredentialSource:
                     )
                 self._frozen = None
             credentials = self._credentials
-            refresh = isinstance(credentials, RefreshableCredentials) and (
-                credentials.refresh_needed()
-            )
-            if self._frozen is None or refresh:
-                try:
-                    self._frozen = await anyio.to_thread.run_sync(
-                        credentials.get_frozen_credentials
-                    )
-                except Exception as exc:
-                    raise CredentialsError(f"could not refresh AWS credentials: {exc}") from exc
-            assert self._frozen is not None
+            if self._frozen is not None:  # another caller may have refreshed meanwhile
+                if not isinstance(credentials, RefreshableCredentials) or not (
+                    credentials.refresh_needed()
+                ):
+                    return self._frozen
+                mandatory = credentials.refresh_needed(_mandatory_window(credentials))
+                if not mandatory and time.monotonic() < self._advisory_after:
+                    return self._frozen
+            try:
+                self._frozen = await anyio.to_thread.run_sync(credentials.get_frozen_credentials)
+            except Exception as exc:
+                raise CredentialsError(f"could not refresh AWS credentials: {exc}") from exc
+            if isinstance(credentials, RefreshableCredentials) and credentials.refresh_needed():
+                # botocore kept the old credentials after a failed advisory refresh
+                self._advisory_after = time.monotonic() + _ADVISORY_RETRY_SECONDS
             return self._frozen
+
+
+_ADVISORY_RETRY_SECONDS = 30.0
+
+
+def _mandatory_window(credentials: RefreshableCredentials) -> int:
+    """Seconds before expiry when botocore insists on a refresh (10 minutes by default)."""
+    return int(getattr(credentials, "_mandatory_refresh_timeout", 10 * 60))
 
 
 _SKIPPED_HEADERS = frozenset(SIGNED_HEADERS_BLACKLIST)

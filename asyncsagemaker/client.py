@@ -15,8 +15,10 @@ import logging
 import os
 import platform
 import socket
+import ssl
 import sys
 import time
+import urllib.request
 import warnings
 from collections.abc import Callable
 from types import TracebackType
@@ -28,6 +30,7 @@ import botocore
 import botocore.session
 import yarl
 from botocore.credentials import Credentials
+from botocore.exceptions import BotoCoreError
 
 from ._operations import Operation, load_operations
 from ._version import __version__
@@ -68,6 +71,20 @@ _OPERATIONS: dict[str, dict[str, Operation]] = {}
 
 
 @dataclasses.dataclass(frozen=True)
+class _Settings:
+    """What the blocking set-up finds (files, environment): computed in a worker thread."""
+
+    base_url: str
+    operations: dict[str, Operation]
+    region: str
+    retry_mode: str
+    max_attempts: int
+    resolve_credentials: Callable[[], Any]
+    ssl_context: ssl.SSLContext | None
+    proxy: str | None
+
+
+@dataclasses.dataclass(frozen=True)
 class _Ready:
     """What the client resolved once: where to send, how to sign, how to retry."""
 
@@ -77,6 +94,8 @@ class _Ready:
     credentials: CredentialSource
     retry: RetryPolicy
     user_agent: str
+    ssl_context: ssl.SSLContext | None
+    proxy: str | None
 
 
 def _user_agent(extra: str | None) -> str:
@@ -86,6 +105,15 @@ def _user_agent(extra: str | None) -> str:
         f"os/{sys.platform}"
     )
     return f"{agent} {extra}" if extra else agent
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy for ``url`` from HTTP(S)_PROXY / NO_PROXY, as botocore reads them."""
+    host = yarl.URL(url).host or ""
+    if urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]
+        return None
+    scheme = url.split(":", 1)[0]
+    return urllib.request.getproxies_environment().get(scheme)
 
 
 def _keepalive_socket(addr_info: Any) -> socket.socket:
@@ -145,7 +173,9 @@ class SageMakerRuntime:
     # -- lifetime ------------------------------------------------------------------
 
     async def __aenter__(self) -> SageMakerRuntime:
-        await self._get_ready()
+        """Resolve region, endpoint and credentials now, so that set-up errors show at once."""
+        ready = await self._get_ready()
+        await ready.credentials.get()
         return self
 
     async def __aexit__(
@@ -182,27 +212,33 @@ class SageMakerRuntime:
             return ready
         async with self._ready_lock:
             if self._ready is None:
-                (
-                    base_url,
-                    operations,
-                    region,
-                    mode,
-                    attempts,
-                    resolve,
-                ) = await anyio.to_thread.run_sync(self._resolve_blocking)
+                found = await anyio.to_thread.run_sync(self._resolve_blocking)
                 config = self.config
                 self._ready = _Ready(
-                    base_url=base_url,
-                    operations=operations,
-                    signer=RequestSigner(region),
-                    credentials=CredentialSource(resolve),
-                    retry=RetryPolicy(mode, attempts, config.backoff_base, config.max_backoff),
+                    base_url=found.base_url,
+                    operations=found.operations,
+                    signer=RequestSigner(found.region),
+                    credentials=CredentialSource(found.resolve_credentials),
+                    retry=RetryPolicy(
+                        found.retry_mode,
+                        found.max_attempts,
+                        config.backoff_base,
+                        config.max_backoff,
+                    ),
                     user_agent=_user_agent(config.user_agent_extra),
+                    ssl_context=found.ssl_context,
+                    proxy=found.proxy,
                 )
             return self._ready
 
-    def _resolve_blocking(self) -> tuple[str, dict[str, Operation], str, str, int, Any]:
+    def _resolve_blocking(self) -> _Settings:
         """Everything that reads files: runs in a worker thread, once per client."""
+        try:
+            return self._settings()
+        except BotoCoreError as exc:  # a missing profile, a broken config file...
+            raise ConfigurationError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _settings(self) -> _Settings:
         session = self._botocore_session or botocore.session.Session(profile=self._profile_name)
         region = self._region_name or session.get_config_variable("region")
         operations = _operations(session)
@@ -233,12 +269,32 @@ class SageMakerRuntime:
         attempts = (
             config.max_attempts or os.environ.get("AWS_MAX_ATTEMPTS") or profile.get("max_attempts")
         )
-        attempts = int(attempts) if attempts else DEFAULT_MAX_ATTEMPTS[mode]
+        try:
+            max_attempts = int(attempts) if attempts else DEFAULT_MAX_ATTEMPTS[mode]
+        except ValueError:
+            raise ConfigurationError(
+                f"max_attempts must be a whole number, not {attempts!r}"
+            ) from None
+        if max_attempts < 1:
+            raise ConfigurationError("max_attempts counts the first attempt and must be >= 1")
         keys = self._explicit_keys
         resolve = (lambda: keys) if keys is not None else session.get_credentials
-        return base_url, operations, str(region), str(mode), attempts, resolve
+        ca_bundle = session.get_config_variable("ca_bundle")
+        context = None
+        if base_url.startswith("https:") and ca_bundle:
+            context = ssl.create_default_context(cafile=ca_bundle)
+        return _Settings(
+            base_url=base_url,
+            operations=operations,
+            region=str(region),
+            retry_mode=str(mode),
+            max_attempts=max_attempts,
+            resolve_credentials=resolve,
+            ssl_context=context,
+            proxy=_proxy_for(base_url),
+        )
 
-    def _get_http(self) -> aiohttp.ClientSession:
+    def _get_http(self, ready: _Ready) -> aiohttp.ClientSession:
         if self._closed:
             raise ClientClosedError("this client was closed; create a new one")
         http = self._http
@@ -247,6 +303,7 @@ class SageMakerRuntime:
             connector = aiohttp.TCPConnector(
                 limit=config.max_pool_connections,
                 socket_factory=_keepalive_socket if config.tcp_keepalive else None,
+                ssl=ready.ssl_context if ready.ssl_context is not None else True,
             )
             http = self._http = aiohttp.ClientSession(
                 connector=connector,
@@ -407,7 +464,7 @@ class SageMakerRuntime:
         request = operation.prepare(
             endpoint_name, {k: v for k, v in params.items() if v is not None}
         )
-        http = self._get_http()
+        http = self._get_http(ready)
         url_text = ready.base_url + request.path
         url = self._urls.get(url_text)
         if url is None:  # yarl parses; the same few endpoints are called over and over
@@ -424,6 +481,8 @@ class SageMakerRuntime:
         debug = logger.isEnabledFor(logging.DEBUG)
         while True:
             attempt += 1
+            if self._closed:
+                raise ClientClosedError("the client was closed while the call was under way")
             if policy.limits_rate:
                 await policy.before_attempt()
             credentials = ready.credentials.fresh() or await ready.credentials.get()
@@ -434,7 +493,7 @@ class SageMakerRuntime:
             headers["amz-sdk-request"] = f"attempt={attempt}; max={policy.max_attempts}"
             sent_at = time.monotonic()
             try:
-                response = await self._post(http, url, headers, request.body, deadline)
+                response = await self._post(http, url, headers, request.body, deadline, ready.proxy)
             except (NetworkError, ConnectTimeoutError, ReadTimeoutError) as error:
                 failure: SageMakerError = error
             else:
@@ -452,17 +511,19 @@ class SageMakerRuntime:
                             response.headers.get("x-amzn-RequestId"),
                         )
                     return response, operation, started, deadline
-                data = await self._read_body(response, deadline)
+                try:
+                    data = await self._read_body(response, deadline)
+                except (NetworkError, ReadTimeoutError):
+                    data = b""  # the status still tells what failed, and whether to retry
                 failure = operation.parse_error(response.status, response.headers, data)
             policy.record_failure(failure)
+            delay = policy.backoff(attempt)
             retry = (
                 attempt < policy.max_attempts
                 and policy.is_retryable(failure)
-                and policy.acquire_retry(failure)
+                and (deadline is None or time.monotonic() + delay < deadline)
+                and policy.acquire_retry(failure)  # last: only a retry that happens costs
             )
-            delay = policy.backoff(attempt) if retry else 0.0
-            if retry and deadline is not None and time.monotonic() + delay >= deadline:
-                retry = False
             if debug:
                 logger.debug(
                     "%s %s attempt %d/%d: %s in %.1f ms%s",
@@ -486,12 +547,17 @@ class SageMakerRuntime:
         headers: dict[str, str],
         body: bytes,
         deadline: float | None,
+        proxy: str | None,
     ) -> aiohttp.ClientResponse:
         try:
             if deadline is None:
-                return await http.post(url, data=body, headers=headers, allow_redirects=False)
+                return await http.post(
+                    url, data=body, headers=headers, allow_redirects=False, proxy=proxy
+                )
             with anyio.fail_after(max(deadline - time.monotonic(), 0)):
-                return await http.post(url, data=body, headers=headers, allow_redirects=False)
+                return await http.post(
+                    url, data=body, headers=headers, allow_redirects=False, proxy=proxy
+                )
         except aiohttp.ConnectionTimeoutError as exc:
             raise ConnectTimeoutError(f"could not connect within connect_timeout: {exc}") from exc
         except aiohttp.ServerTimeoutError as exc:
@@ -500,6 +566,12 @@ class SageMakerRuntime:
             raise DeadlineExceededError("the call did not finish within total_timeout") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
+        except RuntimeError as exc:  # aiohttp: "Session is closed"
+            if self._closed or http.closed:
+                raise ClientClosedError(
+                    "the client was closed while the call was under way"
+                ) from exc
+            raise
 
     async def _read_body(self, response: aiohttp.ClientResponse, deadline: float | None) -> bytes:
         try:

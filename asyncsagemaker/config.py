@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
+import botocore.config
+
 from .errors import ConfigurationError
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "Config", "RetryMode"]
@@ -37,7 +39,6 @@ class Config:
     * ``max_pool_connections``: connections kept per client.  Each open stream holds
       one for its whole life, so this also bounds concurrent streams (others wait).
     * ``max_message_bytes``: the largest event-stream frame accepted.
-    * ``log_bodies``: include request bodies in debug logs (off: bodies may be private).
     """
 
     connect_timeout: float | None = 60.0
@@ -53,7 +54,6 @@ class Config:
     use_dualstack_endpoint: bool = False
     tcp_keepalive: bool = False
     max_message_bytes: int = 16 + 128 * 1024 + 24 * 1024 * 1024
-    log_bodies: bool = False
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "total_timeout"):
@@ -70,6 +70,8 @@ class Config:
             raise ConfigurationError("max_pool_connections must be >= 1")
         if self.backoff_base < 0 or self.max_backoff < 0:
             raise ConfigurationError("backoff_base and max_backoff must be >= 0")
+        if self.max_message_bytes < 16:
+            raise ConfigurationError("max_message_bytes must be at least 16 (one empty frame)")
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed."""
@@ -82,18 +84,25 @@ class Config:
         botocore's ``retries["max_attempts"]`` counts *retries*; ``total_max_attempts``
         counts attempts.  Both are converted to our attempt count.
         """
+        # Only what the user set: botocore fills the rest with its own defaults
+        # (a pool of 10, say), which must not replace ours.
+        given = getattr(config, "_user_provided_options", None)
+        given = set(given) if given is not None else set(vars(config))
         changes: dict[str, Any] = {}
-        for name in ("connect_timeout", "read_timeout", "max_pool_connections"):
+        for name in (
+            "connect_timeout",
+            "read_timeout",
+            "max_pool_connections",
+            "user_agent_extra",
+            "use_fips_endpoint",
+            "use_dualstack_endpoint",
+        ):
             value = getattr(config, name, None)
-            if value is not None:
+            if name in given and value is not None:
                 changes[name] = value
-        for name in ("user_agent_extra", "use_fips_endpoint", "use_dualstack_endpoint"):
-            value = getattr(config, name, None)
-            if value is not None:
-                changes[name] = value
-        if getattr(config, "tcp_keepalive", None):
+        if "tcp_keepalive" in given and getattr(config, "tcp_keepalive", None):
             changes["tcp_keepalive"] = True
-        retries = getattr(config, "retries", None) or {}
+        retries = (getattr(config, "retries", None) if "retries" in given else None) or {}
         if retries.get("mode"):
             changes["retry_mode"] = retries["mode"]
         if retries.get("total_max_attempts") is not None:
@@ -109,7 +118,7 @@ class Config:
             return cls()
         if isinstance(config, cls):
             return config
-        if type(config).__module__.startswith("botocore"):
+        if isinstance(config, botocore.config.Config):  # aiobotocore's AioConfig too
             return cls.from_botocore(config)
         raise ConfigurationError(
             "config must be an asyncsagemaker.Config or a botocore.config.Config, "

@@ -121,6 +121,7 @@ class ResponseStream:
         self._parts = 0
         self._bytes = 0
         self._closed = False
+        self._aborted = False  # closed by aclose() while another task was reading
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -147,7 +148,14 @@ class ResponseStream:
         part_headers: Headers | None = None
         try:
             while True:
-                chunk = await self._read_chunk()
+                try:
+                    chunk = await self._read_chunk()
+                except StreamError:
+                    if self._aborted:
+                        return
+                    raise
+                if self._aborted:
+                    return
                 if not chunk:
                     decoder.close()  # raises ProtocolError on a truncated message
                     self._finish(reusable=True)
@@ -193,7 +201,8 @@ class ResponseStream:
                     "the stream did not finish within total_timeout; it was closed"
                 ) from None
             raise ReadTimeoutError("no data from the model within read_timeout") from None
-        except (aiohttp.ClientError, OSError) as exc:  # ClientPayloadError: cut off mid-body
+        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
+            # ClientPayloadError: cut off mid-body; RuntimeError: the client was closed
             raise self._lost(exc) from exc
 
     def _lost(self, exc: BaseException) -> StreamError:
@@ -220,7 +229,12 @@ class ResponseStream:
         """Close the response now; unread parts are discarded and the connection dropped."""
         iterator = self._iterator() if self._iterator is not None else None
         if iterator is not None and not self._closed:
-            await iterator.aclose()
+            if getattr(iterator, "ag_running", False):
+                # Another task is inside `async for`, waiting for data: close the
+                # connection under it; its loop then ends quietly.
+                self._aborted = True
+            else:
+                await iterator.aclose()
         self._finish(reusable=False)
 
     @property
