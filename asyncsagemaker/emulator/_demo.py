@@ -58,8 +58,8 @@ def _dumps(value: Any) -> str:
 def demo_answer(prompt: str) -> str:
     """The deterministic answer to ``prompt``."""
     digest = hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).digest()
-    words = prompt.split()[:5]
-    quoted = " ".join(words) if words else "nothing"
+    words = prompt.split()
+    quoted = " ".join(words[:5]) + ("…" if len(words) > 5 else "") if words else "nothing"
     middle = _MIDDLES[digest[1] % len(_MIDDLES)].format(n=digest[2] % 90 + 10)
     return (
         f'{_OPENERS[digest[0] % len(_OPENERS)]} You said "{quoted}". {middle} '
