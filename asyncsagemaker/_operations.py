@@ -35,10 +35,12 @@ __all__ = [
 ]
 
 _VISIBLE_ASCII = re.compile(r"[\x20-\x7e]*")
-# Java regex classes used by the model's patterns, in Python's dialect.
-_JAVA_CLASSES = (
-    (r"\p{ASCII}", r"\x00-\x7f"),
-    (r"\p{Print}", r"\x20-\x7e"),
+# Java regex classes the model's patterns use, in Python's dialect (bracketed first).
+_JAVA_TO_PYTHON = (
+    (r"[\p{ASCII}]", r"[\x00-\x7f]"),
+    (r"\p{ASCII}", r"[\x00-\x7f]"),
+    (r"[\p{Print}]", r"[\x20-\x7e]"),
+    (r"\p{Print}", r"[\x20-\x7e]"),
     (r"\z", r"\Z"),
 )
 _LAYOUT_CACHE_SIZE = 512
@@ -51,14 +53,9 @@ _ERROR_CLASSES: dict[str, type[ServiceError]] = {
 
 def _python_pattern(java: str) -> re.Pattern[str]:
     """Compile a model pattern; ``\\p{ASCII}`` etc. are Java classes Python lacks."""
-    text = java
-    for java_class, python_class in _JAVA_CLASSES:
-        if java_class.startswith(r"\p"):
-            text = text.replace(f"[{java_class}]", f"[{python_class}]")
-            text = text.replace(java_class, f"[{python_class}]")
-        else:
-            text = text.replace(java_class, python_class)
-    return re.compile(text)
+    for java_text, python_text in _JAVA_TO_PYTHON:
+        java = java.replace(java_text, python_text)
+    return re.compile(java)
 
 
 @dataclasses.dataclass(frozen=True)

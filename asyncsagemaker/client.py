@@ -57,6 +57,9 @@ logger = logging.getLogger("asyncsagemaker")
 _SKIP_AUTO_HEADERS = ("Accept", "Content-Type", "User-Agent")
 
 
+_OPERATIONS: dict[str, dict[str, Operation]] = {}  # per botocore version
+
+
 def _operations(session: Any) -> dict[str, Operation]:
     """The service model's operations, read once per process (per botocore version)."""
     cached = _OPERATIONS.get(botocore.__version__)
@@ -65,9 +68,6 @@ def _operations(session: Any) -> dict[str, Operation]:
             session.get_service_model(SERVICE_NAME)
         )
     return cached
-
-
-_OPERATIONS: dict[str, dict[str, Operation]] = {}
 
 
 @dataclasses.dataclass(frozen=True)

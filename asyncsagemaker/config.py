@@ -73,10 +73,6 @@ class Config:
         if self.max_message_bytes < 16:
             raise ConfigurationError("max_message_bytes must be at least 16 (one empty frame)")
 
-    def replace(self, **changes: Any) -> Config:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
-
     @classmethod
     def from_botocore(cls, config: Any) -> Config:
         """Translate a ``botocore.config.Config``, honouring the options that apply here.

@@ -208,9 +208,6 @@ class ProtocolError(StreamError):
     over the size limit, or a connection closed in the middle of a message.
     """
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-
 
 # --- time and network -------------------------------------------------------------
 

@@ -147,7 +147,7 @@ class RetryPolicy:
         """Take a retry from the quota; False when it is exhausted (standard/adaptive)."""
         if self.mode == "legacy":
             return True
-        cost = _TIMEOUT_RETRY_COST if isinstance(error, TimeoutError) else _RETRY_COST
+        cost = self.cost_of(error)
         if self._quota < cost:
             return False
         self._quota -= cost

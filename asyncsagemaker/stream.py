@@ -14,6 +14,7 @@ soon as the loop finalises the abandoned iterator, which CPython does at once.)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -277,7 +278,7 @@ class ResponseStream:
 
     async def _through(self, decoder: Any) -> AsyncIterator[Any]:
         """Feed every part through a sans-IO decoder and yield what it produces."""
-        async with _closing(self):
+        async with contextlib.aclosing(self):
             async for part in self:
                 for item in decoder.feed(part):
                     yield item
@@ -291,7 +292,7 @@ class ResponseStream:
         from .codecs import TextDecoder
 
         decoder = TextDecoder(errors=errors)
-        async with _closing(self):
+        async with contextlib.aclosing(self):
             async for part in self:
                 text = decoder.feed(part)
                 if text:
@@ -323,19 +324,6 @@ class ResponseStream:
         from .formats import TokenDecoder
 
         return self._through(TokenDecoder(format=format))
-
-
-class _closing:
-    """Close a stream when a view over it ends, whatever the reason."""
-
-    def __init__(self, stream: ResponseStream) -> None:
-        self._stream = stream
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self._stream.aclose()
 
 
 class StreamCall(Awaitable[ResponseStream]):
