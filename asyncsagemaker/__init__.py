@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ._client import SageMakerRuntime
+from ._config import Config
+from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
+from ._stream import ResponseStream, StreamCall, StreamStats
 from ._version import __version__
-from .client import SageMakerRuntime
-from .config import Config
 from .errors import (
     ClientClosedError,
     ConfigurationError,
@@ -37,8 +39,6 @@ from .errors import (
     ThrottlingException,
     ValidationError,
 )
-from .responses import AsyncInferenceResponse, InvokeEndpointResponse
-from .stream import ResponseStream, StreamCall, StreamStats
 
 __all__ = [
     "AsyncInferenceResponse",

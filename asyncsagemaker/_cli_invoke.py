@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import anyio
 
-from .client import SageMakerRuntime
+from ._client import SageMakerRuntime
 from .errors import (
     ConfigurationError,
     CredentialsError,
@@ -176,7 +176,7 @@ async def _invoke(client: SageMakerRuntime, args: argparse.Namespace, out: TextI
 
 
 def _client_from(args: argparse.Namespace) -> SageMakerRuntime:
-    from .config import Config
+    from ._config import Config
 
     return SageMakerRuntime(
         args.region,

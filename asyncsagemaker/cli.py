@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="stream a chat answer from an embedded emulator through the real client"
     )
     add_demo_arguments(demo)
-    from .emulator import cli as emulator_cli
+    from .emulator import _cli as emulator_cli
 
     emulate = commands.add_parser("emulate", help="run a local SageMaker Runtime emulator")
     emulator_cli.add_arguments(emulate)

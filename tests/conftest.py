@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 
-LOOPS = [
-    pytest.param(("asyncio", {}), id="asyncio"),
-    pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
-]
-BOTH_LOOPS = pytest.mark.parametrize("anyio_backend", LOOPS, indirect=True)
+from tests._support import BOTH_LOOPS, LOOPS
+
+__all__ = ["BOTH_LOOPS", "LOOPS"]
 
 
 @pytest.fixture
@@ -28,7 +26,7 @@ def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory:
     import os
 
     for name in list(os.environ):
-        if name.startswith("AWS_") and name != "AWS_CA_BUNDLE":
+        if name.startswith("AWS_"):
             monkeypatch.delenv(name)
     missing = tmp_path_factory.getbasetemp() / "no-aws-config"
     monkeypatch.setenv("AWS_CONFIG_FILE", str(missing / "config"))

@@ -27,7 +27,7 @@ from asyncsagemaker.emulator import (
     RequestRecord,
     run_in_thread,
 )
-from tests.conftest import BOTH_LOOPS
+from tests._support import BOTH_LOOPS
 
 AKID, SECRET = "AKIDTESTCLIENT", "secret/with+special=chars"
 

@@ -23,6 +23,7 @@ from botocore.credentials import CredentialProvider, RefreshableCredentials
 import asyncsagemaker
 from asyncsagemaker import Config, SageMakerRuntime
 from asyncsagemaker.emulator import Invocation
+from tests._support import BOTH_LOOPS
 from tests.client.test_client_emulator import (
     AKID,
     SECRET,
@@ -30,7 +31,6 @@ from tests.client.test_client_emulator import (
     client_for,
     start_emulator,
 )
-from tests.conftest import BOTH_LOOPS
 
 pytestmark = pytest.mark.anyio
 __all__ = ["start_emulator"]  # the fixture, re-exported for this module's tests

@@ -9,6 +9,7 @@ import pytest
 import asyncsagemaker
 from asyncsagemaker.emulator import Invocation
 from asyncsagemaker.emulator._demo import demo_answer
+from tests._support import BOTH_LOOPS
 from tests.client.test_client_emulator import (
     EmulatorFactory,
     client_for,
@@ -16,7 +17,6 @@ from tests.client.test_client_emulator import (
     start_emulator,
     wait_for,
 )
-from tests.conftest import BOTH_LOOPS
 
 pytestmark = pytest.mark.anyio
 __all__ = ["start_emulator"]

@@ -14,7 +14,7 @@ from aiobotocore.config import AioConfig
 
 from asyncsagemaker.emulator import Emulator, Faults, Invocation, ModelErrorFault
 from asyncsagemaker.emulator._demo import demo_answer
-from tests.conftest import BOTH_LOOPS
+from tests._support import BOTH_LOOPS
 
 from ._support import AKID, REGION, SECRET
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -13,10 +12,11 @@ from asyncsagemaker.emulator import Emulator, Faults, Invocation, ModelErrorFaul
 from asyncsagemaker.emulator._faults import parse_fault_option
 from asyncsagemaker.emulator._streaming import PAYLOAD_PART_HEADERS, exception_frame
 from asyncsagemaker.eventstream import frame
+from tests._support import DATA
 
 from ._support import boto3_client
 
-VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "testdata" / "sagemaker-frames"
+VECTORS = DATA / "sagemaker-frames"
 Start = Callable[..., Emulator]
 
 

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from asyncsagemaker.emulator import Emulator, Invocation, RequestRecord
-from tests.conftest import BOTH_LOOPS
+from tests._support import BOTH_LOOPS
 
 from ._support import frames, path_for, post, sign, wait_until_async
 

@@ -32,11 +32,14 @@ import yarl
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError
 
+from ._auth import CredentialSource, RequestSigner
+from ._config import DEFAULT_MAX_ATTEMPTS, Config
+from ._endpoints import SERVICE_NAME, resolve_endpoint_url
 from ._operations import Operation, load_operations
+from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
+from ._retries import RetryPolicy
+from ._stream import ResponseStream, StreamCall
 from ._version import __version__
-from .auth import CredentialSource, RequestSigner
-from .config import DEFAULT_MAX_ATTEMPTS, Config
-from .endpoints import SERVICE_NAME, resolve_endpoint_url
 from .errors import (
     ClientClosedError,
     ConfigurationError,
@@ -46,9 +49,6 @@ from .errors import (
     ReadTimeoutError,
     SageMakerError,
 )
-from .responses import AsyncInferenceResponse, InvokeEndpointResponse
-from .retries import RetryPolicy
-from .stream import ResponseStream, StreamCall
 
 __all__ = ["SageMakerRuntime"]
 

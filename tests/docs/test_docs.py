@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests._support import ROOT
+
 FENCE = re.compile(r"(<!-- notest -->\s*\n)?```python\n(.*?)```", re.DOTALL)
 
 

@@ -11,9 +11,10 @@ from botocore.credentials import ReadOnlyCredentials
 
 import asyncsagemaker
 from asyncsagemaker import Config, ConfigurationError, ParamValidationError
+from asyncsagemaker._auth import RequestSigner
+from asyncsagemaker._endpoints import resolve_endpoint_url
 from asyncsagemaker._operations import load_operations
-from asyncsagemaker.auth import RequestSigner
-from asyncsagemaker.endpoints import resolve_endpoint_url
+from asyncsagemaker._retries import RetryPolicy
 from asyncsagemaker.errors import (
     ConnectTimeoutError,
     InternalDependencyException,
@@ -26,7 +27,6 @@ from asyncsagemaker.errors import (
     ThrottlingException,
     ValidationError,
 )
-from asyncsagemaker.retries import RetryPolicy
 
 SESSION = botocore.session.get_session()
 LOADER = SESSION.get_component("data_loader")

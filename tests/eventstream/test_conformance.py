@@ -13,7 +13,6 @@ import json
 import struct
 import uuid
 import zlib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +27,9 @@ from asyncsagemaker.eventstream import (
     Message,
     encode,
 )
+from tests._support import DATA
 
-TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"
+TESTDATA = DATA
 VECTORS = TESTDATA / "eventstream-vectors"
 FRAMES = TESTDATA / "sagemaker-frames"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -157,7 +157,7 @@ MODEL_STREAM_ERROR: tuple[dict[str, HeaderValue], bytes] = (
 )
 HELLO = b'data: {"token": {"text": " Hello"}}\n\n'
 
-#: What each SageMaker frame file holds (PROTOCOL.md section 3.7), header order included.
+#: What each SageMaker frame file holds (docs/protocol.md, event stream), header order included.
 EXPECTED_FRAMES: dict[str, list[tuple[dict[str, HeaderValue], bytes]]] = {
     "payload_part": [(PAYLOAD_PART, HELLO)],
     "payload_part_empty": [(PAYLOAD_PART, b"")],

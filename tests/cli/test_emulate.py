@@ -16,7 +16,7 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
-from ._support import AKID, REGION, SECRET
+from tests.emulator._support import AKID, REGION, SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

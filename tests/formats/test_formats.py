@@ -1,6 +1,6 @@
 """TokenDecoder: the generated text in TGI, LMI, vLLM/OpenAI and plain-text streams.
 
-The recorded-format fixtures in tests/fixtures/formats were written from each
+The recorded-format fixtures in tests/data/formats were written from each
 server's documented streaming output (sources in each .json file); every one is
 decoded with format="auto" and with its explicit format, whole, one byte at a
 time and cut at every byte boundary.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +22,9 @@ from asyncsagemaker.formats import (
     TokenDecoder,
     detect_format,
 )
+from tests._support import DATA
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "formats"
+FIXTURES = DATA / "formats"
 NAMES = sorted(path.stem for path in FIXTURES.glob("*.json"))
 
 
