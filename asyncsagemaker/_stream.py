@@ -15,7 +15,6 @@ soon as the loop finalises the abandoned iterator, which CPython does at once.)
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import time
 import warnings
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiohttp
 import anyio
 
+from ._stats import StreamStats
 from .errors import (
     DeadlineExceededError,
     InternalStreamFailure,
@@ -53,16 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["ResponseStream", "StreamCall", "StreamStats"]
 
 _T = TypeVar("_T")
-
-
-@dataclasses.dataclass(frozen=True)
-class StreamStats:
-    """Timing of one stream, in seconds from the moment the request was sent."""
-
-    time_to_first_part: float | None
-    parts: int
-    bytes: int
-    duration: float | None
 
 
 def _stream_exception(headers: Headers, payload: bytes) -> StreamError:

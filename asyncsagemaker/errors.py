@@ -56,7 +56,13 @@ __all__ = [
 
 
 class SageMakerError(Exception):
-    """Base class of every error raised by asyncsagemaker."""
+    """Base class of every error raised by asyncsagemaker.
+
+    ``request_id`` is the service's ``x-amzn-RequestId`` of the call the error
+    belongs to, when one was known (every error raised from a stream has it).
+    """
+
+    request_id: str | None = None
 
 
 # --- before anything is sent -------------------------------------------------------
@@ -279,12 +285,13 @@ class EventTooLargeError(DecodeError):
         self.limit = limit
 
 
-class ModelOutputError(DecodeError):
+class ModelOutputError(DecodeError, StreamError):
     """The model server reported an error inside the stream (after HTTP 200).
 
     ``message`` is its text; ``error_type`` and ``code`` are what the server gave
     (TGI's ``error_type``, an OpenAI error's ``type`` and ``code``), ``payload``
-    the whole decoded record.
+    the whole decoded record.  Also a :class:`StreamError`: the stream failed
+    after it started, so ``except StreamError`` catches it too.
     """
 
     def __init__(
