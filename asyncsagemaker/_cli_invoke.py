@@ -32,6 +32,7 @@ from .errors import (
     ServiceError,
     StreamError,
 )
+from .formats import WIRE_FORMATS
 
 __all__ = ["EXIT_CODES", "add_demo_arguments", "add_invoke_arguments", "run_demo", "run_invoke"]
 
@@ -49,7 +50,6 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 _INTERRUPTED = 130
 _DEMO_KEY, _DEMO_SECRET = "DEMOACCESSKEY", "demo-secret-key"
 _DEMO_PROMPT = "Tell me something nice about cafés."
-_FORMATS = ("tgi", "lmi", "vllm-chat", "vllm-completions", "text")
 
 
 # -- arguments ------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def add_invoke_arguments(parser: argparse.ArgumentParser) -> None:
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default=_DEMO_PROMPT, help="what to ask the demo model")
     parser.add_argument(
-        "--format", choices=_FORMATS, default="tgi", help="the model server format to emulate"
+        "--format", choices=WIRE_FORMATS, default="tgi", help="the model server format to emulate"
     )
     parser.add_argument("--max-tokens", type=int, default=48, help="answer length bound")
     parser.add_argument(

@@ -57,7 +57,7 @@ objects).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal, get_args
 
 from .codecs import (
     DEFAULT_MAX_EVENT_BYTES,
@@ -70,14 +70,25 @@ from .errors import DecodeError, FormatError, ModelOutputError
 
 __all__ = [
     "FORMATS",
+    "WIRE_FORMATS",
     "FormatError",
     "ModelOutputError",
     "TokenDecoder",
+    "TokenFormat",
+    "WireFormat",
     "detect_format",
 ]
 
+#: A concrete wire format: what one model server writes (the emulator's demo speaks each).
+WireFormat = Literal["tgi", "lmi", "vllm-chat", "vllm-completions", "text"]
+#: A name :class:`TokenDecoder` accepts: a wire format, ``"openai"`` (either OpenAI shape) or
+#: ``"auto"`` (decided from the first bytes).
+TokenFormat = Literal["auto", "tgi", "lmi", "vllm-chat", "vllm-completions", "openai", "text"]
+
+#: The wire formats, in the order of :data:`WireFormat`.
+WIRE_FORMATS: tuple[WireFormat, ...] = get_args(WireFormat)
 #: The format names :class:`TokenDecoder` accepts besides ``"auto"``.
-FORMATS: tuple[str, ...] = ("tgi", "lmi", "vllm-chat", "vllm-completions", "openai", "text")
+FORMATS: tuple[str, ...] = tuple(name for name in get_args(TokenFormat) if name != "auto")
 
 _TOKEN_OBJECT = ("tgi", "lmi")
 _CHOICES = ("vllm-chat", "vllm-completions", "openai")

@@ -27,11 +27,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..formats import WIRE_FORMATS
 from ._types import Invocation, ModelResponse
 
 __all__ = ["FORMATS", "DemoModel", "demo_answer"]
 
-FORMATS = ("tgi", "lmi", "vllm-chat", "vllm-completions", "text")
+FORMATS = WIRE_FORMATS
 _CONTENT_TYPES = {
     "tgi": "text/event-stream",
     "lmi": "application/jsonlines",
