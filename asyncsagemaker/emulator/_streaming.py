@@ -21,7 +21,7 @@ from ._types import RequestRecord
 
 __all__ = ["PAYLOAD_PART_HEADERS", "StreamSender", "exception_frame"]
 
-# Header order as in PROTOCOL 3.5/3.7: event type, content type, message type.
+# Header order as in docs/protocol.md §3.5: event type, content type, message type.
 PAYLOAD_PART_HEADERS = encode_headers(
     {
         ":event-type": "PayloadPart",

@@ -1,6 +1,6 @@
 """The service's input constraints, checked on what was received.
 
-botocore checks only required members and minimum lengths (PROTOCOL 2.3), so the
+botocore checks only required members and minimum lengths (docs/protocol.md §2.3), so the
 maximum lengths, patterns and the body size are the server's job.  Messages use
 the Coral wording: ``1 validation error detected: Value 'x' at 'member' failed to
 satisfy constraint: ...``, with the value hidden for sensitive members.

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -25,7 +25,6 @@ from asyncsagemaker.emulator import (
     ModelErrorFault,
     ModelResponse,
     RequestRecord,
-    run_in_thread,
 )
 from tests._support import BOTH_LOOPS
 
@@ -34,22 +33,6 @@ AKID, SECRET = "AKIDTESTCLIENT", "secret/with+special=chars"
 pytestmark = pytest.mark.anyio
 
 EmulatorFactory = Callable[..., Emulator]
-
-
-@pytest.fixture
-def start_emulator() -> Iterator[EmulatorFactory]:
-    """Start emulators in background threads; all are stopped after the test."""
-    stops: list[object] = []
-
-    def start(**kwargs: object) -> Emulator:
-        context = run_in_thread(Emulator(**kwargs))  # type: ignore[arg-type]
-        emulator = context.__enter__()
-        stops.append(context)
-        return emulator
-
-    yield start
-    for context in reversed(stops):
-        context.__exit__(None, None, None)  # type: ignore[attr-defined]
 
 
 def client_for(emulator: Emulator, **config: object) -> SageMakerRuntime:
@@ -173,7 +156,7 @@ async def test_every_stream_parameter_reaches_the_model_and_metadata_comes_back(
     assert inv.inference_id == "inf-3"
     assert inv.inference_component_name == "ic-1"
     assert inv.session_id == "sess-1"
-    # headers botocore would not send are not sent (PROTOCOL.md 2.6)
+    # headers botocore would not send are not sent (docs/protocol.md §2.5)
     assert "accept" not in inv.headers
     assert inv.headers["accept-encoding"] == "identity"
     assert inv.headers["user-agent"].startswith("asyncsagemaker/")
@@ -304,7 +287,10 @@ async def test_invoke_endpoint_async_returns_locations(
     ],
 )
 async def test_request_faults_become_typed_errors(
-    start_emulator: EmulatorFactory, faults: Faults, error: type, code: str | None
+    start_emulator: EmulatorFactory,
+    faults: Faults,
+    error: type[asyncsagemaker.ServiceError],
+    code: str | None,
 ) -> None:
     emu = start_emulator(faults={"echo": faults})
     async with client_for(emu, max_attempts=1) as client:
@@ -374,7 +360,7 @@ async def test_stream_faults_raise_after_the_parts_before_them(
     assert len(received) == 3
     assert received[0].startswith(b"00000000")
     assert isinstance(caught.value, asyncsagemaker.StreamError)
-    if error is asyncsagemaker.ModelStreamError:
+    if isinstance(caught.value, asyncsagemaker.ModelStreamError):
         assert caught.value.error_code == detail
     elif detail is not None:
         assert detail in str(caught.value)

@@ -29,11 +29,9 @@ from tests.client.test_client_emulator import (
     SECRET,
     EmulatorFactory,
     client_for,
-    start_emulator,
 )
 
 pytestmark = pytest.mark.anyio
-__all__ = ["start_emulator"]  # the fixture, re-exported for this module's tests
 
 
 # -- backpressure --------------------------------------------------------------------
