@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 
 from ._replies import ACCOUNT_ID, REGION, ServiceReply
+from ._types import Outcome
 
 __all__ = ["FaultCounter", "Faults", "ModelErrorFault", "parse_fault_option"]
 
@@ -89,7 +90,7 @@ def error_reply(faults: Faults, endpoint: str, served: int) -> ServiceReply | No
     return None
 
 
-def model_error_reply(endpoint: str, fault: ModelErrorFault, outcome: str) -> ServiceReply:
+def model_error_reply(endpoint: str, fault: ModelErrorFault, outcome: Outcome) -> ServiceReply:
     """424 ``ModelError`` worded as the service words it."""
     status = fault.original_status_code
     kind = "client" if 400 <= status < 500 else "server"

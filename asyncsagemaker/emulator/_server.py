@@ -30,6 +30,7 @@ from aiohttp import web
 from ._async import AsyncStore
 from ._faults import FaultCounter, Faults, ModelErrorFault, error_reply, model_error_reply
 from ._models import ContainerError, call_model, close_model, resolve_model
+from ._records import DEFAULT_BODY_LIMIT, DEFAULT_MAX_RECORDS, RecordRing
 from ._replies import ACCOUNT_ID, ServiceReply, render
 from ._sigv4 import verify
 from ._streaming import StreamSender
@@ -51,6 +52,7 @@ _ROUTE = re.compile(r"^/endpoints/(?P<name>[^/]*)/(?P<op>[a-z-]+)$")
 _READ_LIMIT = 2 * MAX_BODY  # beyond this the body is not even read
 _SESSION_LIFETIME = timedelta(minutes=20)
 _SHUTDOWN_GRACE = 5.0
+DEFAULT_BODY_TIMEOUT = 30.0
 
 
 def _joined_headers(request: web.BaseRequest) -> dict[str, str]:
@@ -76,7 +78,9 @@ class Emulator:
     ``"pkg.module:function"``, ``"container:http://127.0.0.1:PORT"``); ``None``
     serves ``echo`` and ``demo``.  ``credentials`` maps access key ids to secrets
     and turns on exact signature checks.  ``faults`` and ``variants`` are per
-    endpoint.  Use ``async with`` or ``start()``/``close()``.
+    endpoint.  ``max_records`` and ``record_body_limit`` bound what
+    :attr:`records` keeps; ``body_timeout`` is how long a request body may take to
+    arrive after its headers.  Use ``async with`` or ``start()``/``close()``.
     """
 
     def __init__(
@@ -89,7 +93,12 @@ class Emulator:
         token_delay: float = 0.02,
         async_output_dir: str | Path | None = None,
         variants: Mapping[str, Mapping[str, float]] | None = None,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        record_body_limit: int | None = DEFAULT_BODY_LIMIT,
+        body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
     ) -> None:
+        if body_timeout is not None and not body_timeout > 0:
+            raise ValueError(f"body_timeout must be > 0 seconds or None, got {body_timeout!r}")
         specs = DEFAULT_MODELS if models is None else models
         for name in specs:
             if endpoint_name_violations(name):
@@ -108,7 +117,8 @@ class Emulator:
         self.host = host
         self.port = port
         self.token_delay = token_delay
-        self.records: list[RequestRecord] = []
+        self.records = RecordRing(max_records, record_body_limit)
+        self.body_timeout = body_timeout
         self._async_dir = Path(async_output_dir) if async_output_dir is not None else None
         self._temporary: tempfile.TemporaryDirectory[str] | None = None
         self._store: AsyncStore | None = None
@@ -247,7 +257,6 @@ class Emulator:
             operation=operation,
             endpoint_name=name,
             headers=_joined_headers(request),
-            body=b"",
             started=time.monotonic(),
         )
         self.records.append(record)
@@ -260,6 +269,8 @@ class Emulator:
         except ServiceReply as reply:
             record.status = reply.status
             record.outcome = reply.outcome
+            if reply.close:
+                return await _answer_and_close(request, render(reply, request_id))
             return render(reply, request_id)
         except asyncio.CancelledError:
             if record.outcome == "pending":
@@ -292,12 +303,25 @@ class Emulator:
         )
 
     async def _read_body(self, request: web.Request, record: RequestRecord) -> bytes:
+        """The whole body, within ``body_timeout`` of the headers (else 408, then close)."""
+        try:
+            return await asyncio.wait_for(self._receive(request, record), self.body_timeout)
+        except asyncio.TimeoutError:
+            raise ServiceReply(
+                408,
+                "RequestTimeoutException",
+                f"The request body did not arrive within {self.body_timeout:g} seconds "
+                f"({record.body_size} bytes received).",
+                outcome="body_timeout",
+                close=True,
+            ) from None
+
+    async def _receive(self, request: web.Request, record: RequestRecord) -> bytes:
         chunks: list[bytes] = []
-        size = 0
         async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > _READ_LIMIT:
-                check_body_size(record.operation, size)  # too big for any operation: refuse
+            self.records.add_body(record, chunk)
+            if record.body_size > _READ_LIMIT:
+                check_body_size(record.operation, record.body_size)  # too big for any operation
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -307,7 +331,6 @@ class Emulator:
         """The response, and whether the record is finished later (async work)."""
         operation, name = record.operation, record.endpoint_name
         body = await self._read_body(request, record)
-        record.body = body
         verify(request.method, request.raw_path, list(request.headers.items()), body,
                self.credentials)  # fmt: skip
         members = read_members(operation, name, record.headers)
@@ -500,6 +523,16 @@ def _as_parts(body: bytes | AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 async def _single(body: bytes) -> AsyncIterator[bytes]:
     if body:
         yield body
+
+
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Write ``response`` now and close the connection behind it (nothing more is read)."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()  # sends what is buffered first
+    return response
 
 
 async def _close_parts(parts: Any) -> None:
