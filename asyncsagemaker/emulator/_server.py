@@ -460,7 +460,7 @@ class Emulator:
             store.path_for(input_location)  # a bad location is refused now, not later
         inference_id = inv.inference_id or str(uuid.uuid4())
         output, failure = store.plan(
-            inv.endpoint_name, members["output_path_extension"], members["filename"]
+            inv.endpoint_name, members["s3_output_path_extension"], members["filename"]
         )
         task = asyncio.create_task(
             self._run_async(handler, inv, input_location, output, failure, record)

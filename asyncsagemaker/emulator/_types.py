@@ -50,6 +50,7 @@ class Invocation:
     enable_explanations: str | None = None
     inference_component_name: str | None = None
     session_id: str | None = None
+    prefix_aware_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     variant: str = "AllTraffic"
     request_id: str = ""
