@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ._replies import ACCOUNT_ID, REGION, ServiceReply
 from ._types import Outcome
 
-__all__ = ["FaultCounter", "Faults", "ModelErrorFault", "parse_fault_option"]
+__all__ = ["ContainerError", "FaultCounter", "Faults", "ModelErrorFault", "parse_fault_option"]
 
 _ERROR_STATUSES = {
     500: ("InternalFailure", "An internal failure occurred."),
@@ -33,6 +33,14 @@ class ModelErrorFault:
     original_status_code: int = 500
     original_message: str = "The model container returned an error."
     log_stream_arn: str | None = None
+
+
+class ContainerError(Exception):
+    """The model answered with an error status; becomes 424 ``ModelError``."""
+
+    def __init__(self, fault: ModelErrorFault) -> None:
+        super().__init__(fault.original_message)
+        self.fault = fault
 
 
 @dataclass(frozen=True)

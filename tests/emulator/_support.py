@@ -40,6 +40,14 @@ def boto3_client(emulator: Emulator, *, read_timeout: float = 10.0, **extra: Any
     )
 
 
+def stream_parts(client: Any, endpoint: str, body: bytes = b"{}", **kwargs: Any) -> list[bytes]:
+    """The payload parts of one streaming call made with a boto3 client."""
+    response = client.invoke_endpoint_with_response_stream(
+        EndpointName=endpoint, Body=body, **kwargs
+    )
+    return [event["PayloadPart"]["Bytes"] for event in response["Body"]]
+
+
 def path_for(endpoint: str, operation: str = "invocations-response-stream") -> str:
     """The request path exactly as botocore builds it."""
     return f"/endpoints/{urllib.parse.quote(endpoint, safe='-._~')}/{operation}"
