@@ -42,14 +42,13 @@ from ._demo_formats import (
     whole_body,
 )
 from ._faults import ContainerError, ModelErrorFault
-from ._types import Invocation, ModelResponse
+from ._types import NEW_SESSION, Invocation, ModelResponse
 
 __all__ = ["CLOSE", "FORMATS", "NEW_SESSION", "DemoModel", "demo_answer"]
 
 FORMATS = WIRE_FORMATS
-NEW_SESSION = "NEW_SESSION"
 CLOSE = "CLOSE"
-MAX_SESSIONS = 1024  # the demo's session state is bounded: the least recently used goes
+MAX_SESSIONS = 4096  # the demo's session state is bounded: the least recently used goes
 _OPENERS = ("Sure!", "Good question.", "Here is a thought.", "Happy to help.")
 _MIDDLES = (
     "A café by the harbour serves crème brûlée 🍮 at noon.",
@@ -57,14 +56,19 @@ _MIDDLES = (
     "In Zürich a jalapeño ☕ costs exactly {n} coins, über cheap.",
     "Every piñata holds {n} sweets, and the déjà vu is free 🎉.",
 )
+_QUOTE_CHARS = 60
 _CLOSERS = ("That is all for now.", "Hope this helps!", "Ask me anything else.")
 
 
 def _quote(prompt: str) -> str:
+    """The first five words of ``prompt`` (at most 60 characters), ``…`` if there is more."""
     words = prompt.split()
     if not words:
         return "nothing"
-    return " ".join(words[:5]) + ("…" if len(words) > 5 else "")
+    quoted = " ".join(words[:5])
+    if len(words) > 5 or len(quoted) > _QUOTE_CHARS:
+        quoted = quoted[:_QUOTE_CHARS] + "…"
+    return quoted
 
 
 def demo_answer(prompt: str, *, turn: int | None = None, previous: str | None = None) -> str:
@@ -243,7 +247,7 @@ class DemoModel:
         self._sessions.move_to_end(session_id)
         previous = session.last_prompt
         session.turns += 1
-        session.last_prompt = request.prompt
+        session.last_prompt = _quote(request.prompt)  # what an answer quotes: bounded
         return demo_answer(request.prompt, turn=session.turns, previous=previous), opened
 
     def _store(self, session_id: str, session: _Session) -> _Session:

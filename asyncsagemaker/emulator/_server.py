@@ -20,7 +20,6 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
@@ -32,9 +31,19 @@ from ._faults import FaultCounter, Faults, ModelErrorFault, error_reply, model_e
 from ._models import ContainerError, call_model, close_model, resolve_model
 from ._records import DEFAULT_BODY_LIMIT, DEFAULT_MAX_RECORDS, RecordRing
 from ._replies import ACCOUNT_ID, ServiceReply, render
+from ._sessions import DEFAULT_SESSION_TTL, SessionError, SessionTable
 from ._sigv4 import verify
 from ._streaming import StreamSender
-from ._types import ASYNC, INVOKE, STREAM, Handler, Invocation, ModelResponse, RequestRecord
+from ._types import (
+    ASYNC,
+    INVOKE,
+    NEW_SESSION,
+    STREAM,
+    Handler,
+    Invocation,
+    ModelResponse,
+    RequestRecord,
+)
 from ._validation import MAX_BODY, check_body_size, endpoint_name_violations, read_members
 
 __all__ = ["DEFAULT_MODELS", "Emulator"]
@@ -50,7 +59,6 @@ _OPERATIONS = {
 }
 _ROUTE = re.compile(r"^/endpoints/(?P<name>[^/]*)/(?P<op>[a-z-]+)$")
 _READ_LIMIT = 2 * MAX_BODY  # beyond this the body is not even read
-_SESSION_LIFETIME = timedelta(minutes=20)
 _SHUTDOWN_GRACE = 5.0
 DEFAULT_BODY_TIMEOUT = 30.0
 
@@ -64,13 +72,6 @@ def _joined_headers(request: web.BaseRequest) -> dict[str, str]:
     return joined
 
 
-def _session_header(value: str) -> str:
-    if "Expires=" in value:
-        return value
-    expires = (datetime.now(timezone.utc) + _SESSION_LIFETIME).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{value}; Expires={expires}"
-
-
 class Emulator:
     """A local SageMaker Runtime; see docs/emulator.md.
 
@@ -80,7 +81,8 @@ class Emulator:
     and turns on exact signature checks.  ``faults`` and ``variants`` are per
     endpoint.  ``max_records`` and ``record_body_limit`` bound what
     :attr:`records` keeps; ``body_timeout`` is how long a request body may take to
-    arrive after its headers.  Use ``async with`` or ``start()``/``close()``.
+    arrive after its headers; ``session_ttl`` the lifetime of a stateful session
+    whose model gives no expiry.  Use ``async with`` or ``start()``/``close()``.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class Emulator:
         max_records: int = DEFAULT_MAX_RECORDS,
         record_body_limit: int | None = DEFAULT_BODY_LIMIT,
         body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
+        session_ttl: float = DEFAULT_SESSION_TTL,
     ) -> None:
         if body_timeout is not None and not body_timeout > 0:
             raise ValueError(f"body_timeout must be > 0 seconds or None, got {body_timeout!r}")
@@ -118,6 +121,7 @@ class Emulator:
         self.port = port
         self.token_delay = token_delay
         self.records = RecordRing(max_records, record_body_limit)
+        self.sessions = SessionTable(session_ttl)
         self.body_timeout = body_timeout
         self._async_dir = Path(async_output_dir) if async_output_dir is not None else None
         self._temporary: tempfile.TemporaryDirectory[str] | None = None
@@ -345,6 +349,9 @@ class Emulator:
             reply = error_reply(faults, name, served)
             if reply is not None:
                 raise reply
+        session_id = members.get("session_id")
+        if session_id is not None and session_id != NEW_SESSION:
+            self.sessions.check(name, session_id)
         fields = {key: value for key, value in members.items() if key in _INVOCATION_FIELDS}
         inv = Invocation(
             endpoint_name=name,
@@ -382,8 +389,7 @@ class Emulator:
             raise model_error_reply(inv.endpoint_name, failure.fault, "error") from None
         except Exception as exc:
             logger.info("emulator: model for %s raised %r", inv.endpoint_name, exc)
-            fault = ModelErrorFault(500, f"{type(exc).__name__}: {exc}")
-            raise model_error_reply(inv.endpoint_name, fault, "error") from None
+            raise _model_failed(inv.endpoint_name, f"{type(exc).__name__}: {exc}") from None
 
     def _answer_headers(self, answer: ModelResponse, inv: Invocation) -> dict[str, str]:
         headers = {
@@ -402,10 +408,15 @@ class Emulator:
             body = await _collect(body, inv)
         headers = self._answer_headers(answer, inv)
         headers["Content-Type"] = answer.content_type or "application/json"
-        if answer.new_session_id is not None:
-            headers["X-Amzn-SageMaker-New-Session-Id"] = _session_header(answer.new_session_id)
-        if answer.closed_session_id is not None:
-            headers["X-Amzn-SageMaker-Closed-Session-Id"] = answer.closed_session_id
+        try:
+            if answer.new_session_id is not None:
+                opened = self.sessions.open(inv.endpoint_name, answer.new_session_id)
+                headers["X-Amzn-SageMaker-New-Session-Id"] = opened
+            if answer.closed_session_id is not None:
+                closed = self.sessions.close(inv.endpoint_name, answer.closed_session_id)
+                headers["X-Amzn-SageMaker-Closed-Session-Id"] = closed
+        except SessionError as exc:
+            raise _model_failed(inv.endpoint_name, str(exc)) from None
         record.status = 200
         record.outcome = "ok"
         return web.Response(status=200, body=body, headers=headers)
@@ -418,6 +429,13 @@ class Emulator:
         record: RequestRecord,
         faults: Faults | None,
     ) -> web.StreamResponse:
+        if answer.new_session_id is not None or answer.closed_session_id is not None:
+            await _close_parts(answer.body)
+            raise _model_failed(
+                inv.endpoint_name,
+                "a streamed answer cannot open or close a session: "
+                "InvokeEndpointWithResponseStream has no session headers",
+            )
         headers = self._answer_headers(answer, inv)
         headers["X-Amzn-SageMaker-Content-Type"] = answer.content_type or "application/json"
         headers["Content-Type"] = "application/vnd.amazon.eventstream"
@@ -504,6 +522,11 @@ class Emulator:
                 await store.write(failure, message.encode())
         finally:
             record.ended = time.monotonic()
+
+
+def _model_failed(endpoint: str, message: str) -> ServiceReply:
+    """424 ``ModelError``: the model failed (as a container answering 500 would)."""
+    return model_error_reply(endpoint, ModelErrorFault(500, message), "error")
 
 
 _INVOCATION_FIELDS = frozenset(item.name for item in dataclasses.fields(Invocation))

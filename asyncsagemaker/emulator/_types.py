@@ -24,6 +24,7 @@ __all__ = [
 INVOKE = "InvokeEndpoint"
 STREAM = "InvokeEndpointWithResponseStream"
 ASYNC = "InvokeEndpointAsync"
+NEW_SESSION = "NEW_SESSION"  # the SessionId that asks the model to open a session
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -67,8 +68,9 @@ class ModelResponse:
 
     ``body`` is the whole answer or an async iterator of parts.  ``content_type``
     ``None`` means the default: the request's accept, else its content type, else
-    ``application/json``.  ``new_session_id`` gets ``; Expires=...`` appended when
-    it has none (the header's documented form).
+    ``application/json``.  ``new_session_id`` opens a stateful session (an id, or
+    ``<id>; Expires=<UTC time>``; without an expiry the emulator's ``session_ttl``
+    applies) and ``closed_session_id`` closes one; both only on ``InvokeEndpoint``.
     """
 
     body: bytes | AsyncIterator[bytes]
