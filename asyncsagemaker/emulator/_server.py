@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import random
 import re
+import ssl
 import tempfile
 import time
 import urllib.parse
@@ -82,7 +83,8 @@ class Emulator:
     endpoint.  ``max_records`` and ``record_body_limit`` bound what
     :attr:`records` keeps; ``body_timeout`` is how long a request body may take to
     arrive after its headers; ``session_ttl`` the lifetime of a stateful session
-    whose model gives no expiry.  Use ``async with`` or ``start()``/``close()``.
+    whose model gives no expiry.  ``ssl_context`` (a server context with its
+    certificate loaded) serves HTTPS.  Use ``async with`` or ``start()``/``close()``.
     """
 
     def __init__(
@@ -99,7 +101,12 @@ class Emulator:
         record_body_limit: int | None = DEFAULT_BODY_LIMIT,
         body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
         session_ttl: float = DEFAULT_SESSION_TTL,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError(
+                f"ssl_context must be an ssl.SSLContext, not {type(ssl_context).__name__}"
+            )
         if body_timeout is not None and not body_timeout > 0:
             raise ValueError(f"body_timeout must be > 0 seconds or None, got {body_timeout!r}")
         specs = DEFAULT_MODELS if models is None else models
@@ -122,6 +129,7 @@ class Emulator:
         self.token_delay = token_delay
         self.records = RecordRing(max_records, record_body_limit)
         self.sessions = SessionTable(session_ttl)
+        self.ssl_context = ssl_context
         self.body_timeout = body_timeout
         self._async_dir = Path(async_output_dir) if async_output_dir is not None else None
         self._temporary: tempfile.TemporaryDirectory[str] | None = None
@@ -175,11 +183,20 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        """``http://HOST:PORT`` once started."""
+        """``http://HOST:PORT`` once started (``https://`` with an ``ssl_context``)."""
         if self._runner is None:
             raise RuntimeError("the emulator is not running: use 'async with' or await start()")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def signature_checks(self) -> str:
+        """What is checked of each request's SigV4 signature, in a few words."""
+        if self.credentials is None:
+            return "any well-formed SigV4 accepted"
+        keys = len(self.credentials)
+        return f"checked exactly for {keys} key{'s' if keys != 1 else ''}"
 
     @property
     def async_output_dir(self) -> Path:
@@ -209,7 +226,7 @@ class Emulator:
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, self.port).start()
+            await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
         except BaseException:
             await runner.cleanup()
             raise

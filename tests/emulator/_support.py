@@ -22,8 +22,19 @@ from asyncsagemaker.eventstream import Decoder, Message
 AKID, SECRET, REGION = "AKIDEMULATORTEST", "emulator/secret+key=", "us-east-1"
 
 
-def boto3_client(emulator: Emulator, *, read_timeout: float = 10.0, **extra: Any) -> Any:
-    """A sagemaker-runtime client for ``emulator`` with one attempt, so nothing is hidden."""
+def boto3_client(
+    emulator: Emulator,
+    *,
+    read_timeout: float = 10.0,
+    verify: str | bool | None = None,
+    endpoint_url: str | None = None,
+    **extra: Any,
+) -> Any:
+    """A sagemaker-runtime client for ``emulator`` with one attempt, so nothing is hidden.
+
+    ``verify`` is boto3's (a CA bundle file for an HTTPS emulator); ``extra`` goes to
+    botocore's ``Config``.
+    """
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 1},
         read_timeout=read_timeout,
@@ -32,7 +43,8 @@ def boto3_client(emulator: Emulator, *, read_timeout: float = 10.0, **extra: Any
     )
     return boto3.client(
         "sagemaker-runtime",
-        endpoint_url=emulator.url,
+        endpoint_url=endpoint_url or emulator.url,
+        verify=verify,
         region_name=REGION,
         aws_access_key_id=AKID,
         aws_secret_access_key=SECRET,
