@@ -128,7 +128,7 @@ class Emulator:
         self.port = port
         self.token_delay = token_delay
         self.records = RecordRing(max_records, record_body_limit)
-        self.sessions = SessionTable(session_ttl)
+        self._sessions = SessionTable(session_ttl)
         self.ssl_context = ssl_context
         self.body_timeout = body_timeout
         self._async_dir = Path(async_output_dir) if async_output_dir is not None else None
@@ -356,19 +356,7 @@ class Emulator:
                self.credentials)  # fmt: skip
         members = read_members(operation, name, record.headers)
         check_body_size(operation, len(body))
-        handler = self._models.get(name)
-        if handler is None:
-            raise ServiceReply.validation(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
-        variant = self._pick_variant(name, members.get("target_variant"))
-        faults = self._faults.get(name)
-        served = self._counter.next(name)
-        if faults is not None:
-            reply = error_reply(faults, name, served)
-            if reply is not None:
-                raise reply
-        session_id = members.get("session_id")
-        if session_id is not None and session_id != NEW_SESSION:
-            self.sessions.check(name, session_id)
+        handler, variant, faults = self._route(name, members)
         fields = {key: value for key, value in members.items() if key in _INVOCATION_FIELDS}
         inv = Invocation(
             endpoint_name=name,
@@ -387,6 +375,26 @@ class Emulator:
                 await asyncio.sleep(faults.stall_seconds)
             return await self._respond_whole(answer, inv, record), False
         return await self._respond_stream(request, answer, inv, record, faults), False
+
+    def _route(
+        self, name: str, members: Mapping[str, str | None]
+    ) -> tuple[Handler, str, Faults | None]:
+        """The endpoint's model, the variant and faults, once the service would let the
+        request through (endpoint known, no request fault, session open)."""
+        handler = self._models.get(name)
+        if handler is None:
+            raise ServiceReply.validation(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
+        variant = self._pick_variant(name, members.get("target_variant"))
+        faults = self._faults.get(name)
+        served = self._counter.next(name)
+        if faults is not None:
+            reply = error_reply(faults, name, served)
+            if reply is not None:
+                raise reply
+        session_id = members.get("session_id")
+        if session_id is not None and session_id != NEW_SESSION:
+            self._sessions.check(name, session_id)
+        return handler, variant, faults
 
     def _pick_variant(self, endpoint: str, target: str | None) -> str:
         weights = self._variants.get(endpoint, {DEFAULT_VARIANT: 1.0})
@@ -427,10 +435,10 @@ class Emulator:
         headers["Content-Type"] = answer.content_type or "application/json"
         try:
             if answer.new_session_id is not None:
-                opened = self.sessions.open(inv.endpoint_name, answer.new_session_id)
+                opened = self._sessions.open(inv.endpoint_name, answer.new_session_id)
                 headers["X-Amzn-SageMaker-New-Session-Id"] = opened
             if answer.closed_session_id is not None:
-                closed = self.sessions.close(inv.endpoint_name, answer.closed_session_id)
+                closed = self._sessions.close(inv.endpoint_name, answer.closed_session_id)
                 headers["X-Amzn-SageMaker-Closed-Session-Id"] = closed
         except SessionError as exc:
             raise _model_failed(inv.endpoint_name, str(exc)) from None
