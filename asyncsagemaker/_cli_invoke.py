@@ -217,9 +217,14 @@ async def _invoke(client: SageMakerRuntime, args: argparse.Namespace, out: TextI
     if not (args.stream or args.tokens):
         answer = await client.invoke_endpoint(args.endpoint, **params)
         out.write(answer.body.decode("utf-8", "replace") + "\n")
+        session = ""
+        if answer.new_session_id:
+            session = f" | new session {answer.new_session_id}"
+        if answer.closed_session_id:
+            session += f" | closed session {answer.closed_session_id}"
         print(
             f"{len(answer.body)} bytes in {time.monotonic() - started:.3f} s | "
-            f"request id {answer.request_id or '-'}",
+            f"request id {answer.request_id or '-'}{session}",
             file=err,
         )
         return

@@ -17,27 +17,34 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._background import run_in_thread
     from ._faults import Faults, ModelErrorFault
+    from ._records import RecordRing
     from ._server import Emulator
-    from ._types import Handler, Invocation, ModelResponse, RequestRecord
+    from ._types import OUTCOMES, Handler, Invocation, ModelResponse, Outcome, RequestRecord
 
 __all__ = [
+    "OUTCOMES",
     "Emulator",
     "Faults",
     "Handler",
     "Invocation",
     "ModelErrorFault",
     "ModelResponse",
+    "Outcome",
+    "RecordRing",
     "RequestRecord",
     "run_in_thread",
 ]
 
 _HOMES = {
+    "OUTCOMES": "._types",
     "Emulator": "._server",
     "Faults": "._faults",
     "Handler": "._types",
     "Invocation": "._types",
     "ModelErrorFault": "._faults",
     "ModelResponse": "._types",
+    "Outcome": "._types",
+    "RecordRing": "._records",
     "RequestRecord": "._types",
     "run_in_thread": "._background",
 }

@@ -209,9 +209,22 @@ def test_an_unknown_token_format_is_refused_before_anything_is_sent(emulator: Em
 
 
 def test_every_routing_option_reaches_the_service(emulator: Emulator) -> None:
+    opened = invoke(
+        emulator,
+        "demo",
+        "--target-model",
+        "model-a.tar.gz",
+        "--session-id",
+        "NEW_SESSION",
+        "--body",
+        '{"inputs": "hi"}',
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert emulator.records[-1].headers["x-amzn-sagemaker-target-model"] == "model-a.tar.gz"
+    session = opened.stderr.split("new session ", 1)[1].split(";")[0]
     result = invoke(
         emulator,
-        "echo",
+        "demo",
         "--stream",
         "--inference-component",
         "ic-1",
@@ -220,7 +233,7 @@ def test_every_routing_option_reaches_the_service(emulator: Emulator) -> None:
         "--inference-id",
         "inf-7",
         "--session-id",
-        "sess-1",
+        session,
         "--target-variant",
         "AllTraffic",
     )
@@ -229,9 +242,4 @@ def test_every_routing_option_reaches_the_service(emulator: Emulator) -> None:
     assert headers["x-amzn-sagemaker-inference-component"] == "ic-1"
     assert headers["x-amzn-sagemaker-target-container-hostname"] == "c1"
     assert headers["x-amzn-sagemaker-inference-id"] == "inf-7"
-    assert headers["x-amzn-sagemaker-session-id"] == "sess-1"
-    whole = invoke(
-        emulator, "echo", "--target-model", "model-a.tar.gz", "--session-id", "NEW_SESSION"
-    )
-    assert whole.returncode == 0, whole.stderr
-    assert emulator.records[-1].headers["x-amzn-sagemaker-target-model"] == "model-a.tar.gz"
+    assert headers["x-amzn-sagemaker-session-id"] == session

@@ -208,7 +208,7 @@ async def test_500_concurrent_streams_complete_within_a_bounded_pool(
         finally:
             active -= 1
 
-    emu = start_emulator(models={"tracked": tracked})
+    emu = start_emulator(models={"tracked": tracked}, max_records=500)
 
     async def one(client: SageMakerRuntime, i: int) -> bytes:
         body = b"s%d" % i
