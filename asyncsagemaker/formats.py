@@ -57,25 +57,44 @@ objects).
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
+from ._generation import (
+    Generation,
+    GenerationAccumulator,
+    GenerationEvent,
+    Usage,
+    count,
+    details_usage,
+    ending,
+    number,
+    openai_usage,
+    piece,
+)
 from .codecs import (
     DEFAULT_MAX_EVENT_BYTES,
     JSONLinesDecoder,
     ServerSentEvent,
     SSEDecoder,
     TextDecoder,
+    UnicodeErrors,
+    check_errors,
 )
-from .errors import DecodeError, FormatError, ModelOutputError
+from .errors import DecodeError, FormatError, ModelOutputError, ParamValidationError
 
 __all__ = [
     "FORMATS",
     "WIRE_FORMATS",
     "FormatError",
+    "Generation",
+    "GenerationAccumulator",
+    "GenerationEvent",
     "ModelOutputError",
     "TokenDecoder",
     "TokenFormat",
+    "Usage",
     "WireFormat",
+    "check_format",
     "detect_format",
 ]
 
@@ -305,19 +324,42 @@ def detect_format(head: bytes, *, final: bool = False) -> str | None:
     return "openai" if events.done else None
 
 
+def check_format(format: str) -> TokenFormat:
+    """``format`` if :class:`TokenDecoder` accepts it, else :class:`ParamValidationError`.
+
+    For callers that take a ``format=`` argument and want it checked before anything
+    is sent (ParamValidationError is also a ``ValueError``).
+    """
+    if isinstance(format, str) and format in _TOKEN_FORMATS:
+        return cast(TokenFormat, format)
+    names = ", ".join(repr(name) for name in _TOKEN_FORMATS)
+    raise ParamValidationError(f"unknown token format {format!r}: use one of {names}")
+
+
+_TOKEN_FORMATS: tuple[str, ...] = get_args(TokenFormat)
+
+
 class TokenDecoder:
     """Generated text from a model server's response stream, in any chunking.
 
-    ``format`` is ``"auto"`` or one of :data:`FORMATS`.  ``feed(chunk)`` returns
-    the tokens the chunk completed, ``close()`` those left at the end.  Errors
-    the server reports in the stream raise :class:`ModelOutputError`; bytes that
-    do not fit the format raise :class:`FormatError` (or another
-    :class:`~asyncsagemaker.codecs.DecodeError`).  As with the codecs, tokens
-    decoded before an error are returned first and the error is raised by the
-    next call, after which the decoder stays failed.
+    ``format`` is ``"auto"`` or one of :data:`FORMATS`.  Two forms of output, from
+    the same decoding:
+
+    * ``feed(chunk)`` / ``close()``: the pieces of text (non-empty, special tokens
+      left out);
+    * ``feed_events(chunk)`` / ``close_events()``: a :class:`GenerationEvent` per
+      generated piece (special tokens included, marked ``special``) and per record
+      that carries a finish reason or token usage.
+
+    Use one form per decoder.  Errors the server reports in the stream raise
+    :class:`ModelOutputError` (its ``payload`` is the whole record); bytes that do
+    not fit the format raise :class:`FormatError` (or another
+    :class:`~asyncsagemaker.codecs.DecodeError`).  As with the codecs, what was
+    decoded before an error is returned first and the error is raised by the next
+    call, after which the decoder stays failed.
 
     ``max_record_bytes`` bounds one SSE event or JSON line; ``errors`` is the
-    UTF-8 error handling (``"strict"`` or ``"replace"``).
+    UTF-8 error handling.  Bad arguments raise :class:`ParamValidationError`.
     """
 
     __slots__ = (
@@ -337,22 +379,22 @@ class TokenDecoder:
 
     def __init__(
         self,
-        format: str = "auto",
+        format: TokenFormat = "auto",
         *,
         max_record_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-        errors: str = "strict",
+        errors: UnicodeErrors = "strict",
     ) -> None:
-        if format != "auto" and format not in FORMATS:
-            names = ", ".join(repr(name) for name in FORMATS)
-            raise ValueError(f"unknown token format {format!r}: use 'auto' or one of {names}")
-        if errors not in ("strict", "replace"):
-            raise ValueError(f"errors must be 'strict' or 'replace', not {errors!r}")
+        check_format(format)
+        self._errors = check_errors(errors)
         if isinstance(max_record_bytes, bool) or not isinstance(max_record_bytes, int):
-            raise ValueError(f"max_record_bytes must be a positive int, not {max_record_bytes!r}")
+            raise ParamValidationError(
+                f"max_record_bytes must be a positive int, not {max_record_bytes!r}"
+            )
         if max_record_bytes < 1:
-            raise ValueError(f"max_record_bytes must be a positive int, not {max_record_bytes!r}")
+            raise ParamValidationError(
+                f"max_record_bytes must be a positive int, not {max_record_bytes!r}"
+            )
         self._limit = max_record_bytes
-        self._errors = errors
         self._format: str | None = None if format == "auto" else format
         self._transport: str | None = None
         self._sniffer: _Sniffer | None = None
@@ -360,7 +402,7 @@ class TokenDecoder:
         self._sse: SSEDecoder | None = None
         self._jsonl: JSONLinesDecoder | None = None
         self._done = False
-        self._yielded = False
+        self._yielded = False  # some non-empty, non-special text was produced
         self._error: DecodeError | None = None
         self._closed = False
         if format == "text":
@@ -384,47 +426,67 @@ class TokenDecoder:
         return self._done
 
     def feed(self, data: bytes) -> list[str]:
-        """Add ``data``; returns the tokens it completed (possibly none)."""
+        """Add ``data``; returns the pieces of text it completed (possibly none)."""
+        out: list[str] = []
+        self._feed(data, out, False)
+        return out
+
+    def close(self) -> list[str]:
+        """End of stream: returns the text still held (a last line without newline, ...)."""
+        out: list[str] = []
+        self._close(out, False)
+        return out
+
+    def feed_events(self, data: bytes) -> list[GenerationEvent]:
+        """Add ``data``; returns the events it completed (possibly none)."""
+        out: list[GenerationEvent] = []
+        self._feed(data, out, True)
+        return out
+
+    def close_events(self) -> list[GenerationEvent]:
+        """End of stream: returns the events still held."""
+        out: list[GenerationEvent] = []
+        self._close(out, True)
+        return out
+
+    # --- internals ------------------------------------------------------------
+    # ``out`` receives texts (``events`` false) or GenerationEvents (``events`` true):
+    # one decoding path, two outputs, and the text form never pays for the events.
+
+    def _feed(self, data: bytes, out: list[Any], events: bool) -> None:
         if self._error is not None:
             raise self._error
         if self._closed:
             raise RuntimeError("TokenDecoder.feed() called after close()")
-        out: list[str] = []
         if self._done:
-            return out
+            return
         if self._sniffer is not None:
             decided = self._sniffer.feed(data)
             if decided is None:
-                return out
+                return
             data = self._sniffer.take()
             self._sniffer = None
             self._start(*decided)
-        self._run(data, out, final=False)
-        return out
+        self._run(data, out, events, final=False)
 
-    def close(self) -> list[str]:
-        """End of stream: returns the tokens still held (a last line without newline, ...)."""
+    def _close(self, out: list[Any], events: bool) -> None:
         if self._error is not None:
             raise self._error
-        out: list[str] = []
         if self._closed:
-            return out
+            return
         self._closed = True
         if self._done:
-            return out
+            return
         if self._sniffer is not None:
             decided = self._sniffer.finish()
             if decided is None:
-                return out  # nothing but an empty stream
+                return  # nothing but an empty stream
             data = self._sniffer.take()
             self._sniffer = None
             self._start(*decided)
-            if not self._run(data, out, final=False):
-                return out
-        self._run(b"", out, final=True)
-        return out
-
-    # --- internals ------------------------------------------------------------
+            if not self._run(data, out, events, final=False):
+                return
+        self._run(b"", out, events, final=True)
 
     def _start(self, transport: str, schema: str | None) -> None:
         self._transport = transport
@@ -437,19 +499,18 @@ class TokenDecoder:
         else:
             self._jsonl = JSONLinesDecoder(self._limit, self._errors)
 
-    def _run(self, data: bytes, out: list[str], *, final: bool) -> bool:
+    def _run(self, data: bytes, out: list[Any], events: bool, *, final: bool) -> bool:
         """Decode ``data`` into ``out``; False once the stream is done or failed."""
         try:
             if self._text is not None:
                 text = self._text.close() if final else self._text.feed(data)
                 if text:
-                    out.append(text)
+                    out.append(piece(text, None, None, False, text) if events else text)
             elif self._sse is not None:
-                events = self._sse.close() if final else self._sse.feed(data)
-                for event in events:
+                for event in self._sse.close() if final else self._sse.feed(data):
                     record = _sse_record(event)
                     if record is not None:
-                        self._record(record, "sse", out)
+                        self._record(record, "sse", out, events)
                         if self._done:
                             break
                 if self._sse.done:
@@ -457,20 +518,17 @@ class TokenDecoder:
                     if self._format is None:
                         self._format = "openai"  # an OpenAI stream that ended at once
             elif self._jsonl is not None:
-                records = self._jsonl.close() if final else self._jsonl.feed(data)
-                for record in records:
-                    self._record(record, "jsonlines", out)
+                for record in self._jsonl.close() if final else self._jsonl.feed(data):
+                    self._record(record, "jsonlines", out, events)
                     if self._done:
                         break
         except DecodeError as exc:
             self._error = exc
             if not out:
                 raise
-        if out:
-            self._yielded = True
         return self._error is None and not self._done
 
-    def _record(self, record: Any, transport: str, out: list[str]) -> None:
+    def _record(self, record: Any, transport: str, out: list[Any], events: bool) -> None:
         if self._format is None:
             self._format = _schema_of(record, transport)
             if self._format is None:
@@ -485,11 +543,12 @@ class TokenDecoder:
         if error is not None:
             raise error
         if self._format in _CHOICES:
-            self._choices_tokens(record, out)
+            self._choices(record, out, events)
         else:
-            self._token_object_tokens(record, out)
+            self._token_object(record, out, events)
 
-    def _token_object_tokens(self, record: dict[str, Any], out: list[str]) -> None:
+    def _token_object(self, record: dict[str, Any], out: list[Any], events: bool) -> None:
+        """A TGI or LMI record: a ``token``, ``outputs``, or the final ``generated_text``."""
         details = record.get("details")
         if isinstance(details, dict) and details.get("finish_reason") == "error":
             raise ModelOutputError(
@@ -497,37 +556,59 @@ class TokenDecoder:
                 error_type="finish_reason",
                 payload=record,
             )
+        start = len(out)
         found = False
         token = record.get("token")
         if isinstance(token, dict):
             found = True
             text = token.get("text")
-            special = token.get("special") or token.get("special_token")
-            if isinstance(text, str) and text and not special:
+            if not isinstance(text, str):
+                text = ""
+            special = bool(token.get("special") or token.get("special_token"))
+            if events:
+                logprob = token.get("logprob", token.get("log_prob"))
+                out.append(piece(text, count(token.get("id")), number(logprob), special, record))
+            elif text and not special:
                 out.append(text)
+            if text and not special:
+                self._yielded = True
         outputs = record.get("outputs")
         if isinstance(outputs, str):
             outputs = [outputs]
         if isinstance(outputs, list):
             found = True
-            out.extend(text for text in outputs if isinstance(text, str) and text)
+            for text in outputs:
+                if isinstance(text, str) and text:
+                    out.append(piece(text, None, None, False, record) if events else text)
+                    self._yielded = True
         generated = record.get("generated_text")
         if isinstance(generated, str):
-            if not found and not out and not self._yielded and generated:
-                out.append(generated)  # a lone final record: the whole answer at once
+            if not found and not self._yielded and generated:
+                # a lone final record: the whole answer at once
+                out.append(piece(generated, None, None, False, record) if events else generated)
+                self._yielded = True
             self._done = True
         elif not found:
             raise FormatError(
                 f"a {self._format} record needs 'token', 'outputs', 'generated_text' "
                 f"or 'error': {_preview(record)}"
             )
+        if events and isinstance(details, dict):
+            _end_record(out, start, details.get("finish_reason"), details_usage(details), record)
 
-    def _choices_tokens(self, record: dict[str, Any], out: list[str]) -> None:
+    def _choices(self, record: dict[str, Any], out: list[Any], events: bool) -> None:
+        """An OpenAI-style chunk: the choice with index 0, and the record's ``usage``."""
         choices = record.get("choices")
         if not isinstance(choices, list):
-            raise FormatError(f"a {self._format} chunk needs a 'choices' list: {_preview(record)}")
+            if choices is not None or not isinstance(record.get("usage"), dict):
+                raise FormatError(
+                    f"a {self._format} chunk needs a 'choices' list: {_preview(record)}"
+                )
+            choices = []  # a usage-only chunk whose choices are null or left out (vLLM)
+        start = len(out)
         chat = self._format != "vllm-completions"
         completion = self._format != "vllm-chat"
+        raw_finish = None
         for choice in choices:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
@@ -538,8 +619,54 @@ class TokenDecoder:
             if not chat and text is None:
                 raise FormatError(f"a vllm-completions chunk has no 'text': {_preview(record)}")
             if chat and isinstance(delta, dict):
-                content = delta.get("content")
-                if isinstance(content, str) and content:
-                    out.append(content)
-            if completion and isinstance(text, str) and text:
-                out.append(text)
+                text = delta.get("content")
+            if isinstance(text, str) and text:
+                if events:
+                    out.append(piece(text, None, _choice_logprob(choice), False, record))
+                else:
+                    out.append(text)
+            if events and choice.get("finish_reason") is not None:
+                raw_finish = choice["finish_reason"]
+        if events:
+            usage = record.get("usage")
+            if raw_finish is not None or usage is not None:
+                _end_record(out, start, raw_finish, openai_usage(usage), record)
+
+
+def _end_record(
+    out: list[GenerationEvent], start: int, raw_finish: Any, usage: Usage | None, record: Any
+) -> None:
+    """Put a record's finish reason and usage on its last event in ``out[start:]``.
+
+    A record that gave no event (an empty final delta, a usage-only chunk) gets an
+    empty one; a record that carries neither changes nothing.
+    """
+    last = out[-1] if len(out) > start else None
+    ended = ending(last, raw_finish, usage, record)
+    if ended is None or ended is last:
+        return
+    if last is None:
+        out.append(ended)
+    else:
+        out[-1] = ended
+
+
+def _choice_logprob(choice: dict[str, Any]) -> float | None:
+    """The log-probability of a one-token chunk, in OpenAI chat, LMI chat or completions form.
+
+    None when the chunk carries none, or more than one token (the raw record has them).
+    """
+    logprobs = choice.get("logprobs")
+    if isinstance(logprobs, list) and len(logprobs) == 1:  # LMI's chat stream wraps it
+        logprobs = logprobs[0]
+    if not isinstance(logprobs, dict):
+        return None
+    content = logprobs.get("content")
+    if isinstance(content, list):
+        if len(content) == 1 and isinstance(content[0], dict):
+            return number(content[0].get("logprob"))
+        return None
+    token_logprobs = logprobs.get("token_logprobs")
+    if isinstance(token_logprobs, list) and len(token_logprobs) == 1:
+        return number(token_logprobs[0])
+    return None
