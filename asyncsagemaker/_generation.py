@@ -21,8 +21,8 @@ figure or a finish reason its server does not send.  Where the figures come from
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from ._stats import StreamStats
 
@@ -159,11 +159,9 @@ class _Piece:
         self.__class__ = GenerationEvent  # type: ignore[assignment]
 
 
-def piece(
-    text: str, token_id: int | None, logprob: float | None, special: bool, raw: Any
-) -> GenerationEvent:
-    """A :class:`GenerationEvent` without finish reason or usage, built fast."""
-    return _Piece(text, token_id, logprob, special, raw)  # type: ignore[return-value]
+#: Builds a :class:`GenerationEvent` without finish reason or usage, fast:
+#: ``piece(text, token_id, logprob, special, raw)``.
+piece = cast(Callable[[str, "int | None", "float | None", bool, Any], GenerationEvent], _Piece)
 
 
 def ending(

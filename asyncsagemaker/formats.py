@@ -64,7 +64,6 @@ from ._generation import (
     GenerationAccumulator,
     GenerationEvent,
     Usage,
-    count,
     details_usage,
     ending,
     number,
@@ -386,14 +385,9 @@ class TokenDecoder:
     ) -> None:
         check_format(format)
         self._errors = check_errors(errors)
-        if isinstance(max_record_bytes, bool) or not isinstance(max_record_bytes, int):
-            raise ParamValidationError(
-                f"max_record_bytes must be a positive int, not {max_record_bytes!r}"
-            )
-        if max_record_bytes < 1:
-            raise ParamValidationError(
-                f"max_record_bytes must be a positive int, not {max_record_bytes!r}"
-            )
+        limit = max_record_bytes
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ParamValidationError(f"max_record_bytes must be a positive int, not {limit!r}")
         self._limit = max_record_bytes
         self._format: str | None = None if format == "auto" else format
         self._transport: str | None = None
@@ -566,8 +560,15 @@ class TokenDecoder:
                 text = ""
             special = bool(token.get("special") or token.get("special_token"))
             if events:
-                logprob = token.get("logprob", token.get("log_prob"))
-                out.append(piece(text, count(token.get("id")), number(logprob), special, record))
+                token_id = token.get("id")
+                if type(token_id) is not int or token_id < 0:  # no bool, no -1 "no token"
+                    token_id = None
+                logprob = token.get("logprob")
+                if logprob is None:
+                    logprob = token.get("log_prob")  # LMI's spelling
+                if type(logprob) is not float:
+                    logprob = number(logprob)
+                out.append(piece(text, token_id, logprob, special, record))
             elif text and not special:
                 out.append(text)
             if text and not special:
@@ -622,7 +623,9 @@ class TokenDecoder:
                 text = delta.get("content")
             if isinstance(text, str) and text:
                 if events:
-                    out.append(piece(text, None, _choice_logprob(choice), False, record))
+                    logprobs = choice.get("logprobs")
+                    logprob = None if logprobs is None else _logprob_of(logprobs)
+                    out.append(piece(text, None, logprob, False, record))
                 else:
                     out.append(text)
             if events and choice.get("finish_reason") is not None:
@@ -651,13 +654,14 @@ def _end_record(
         out[-1] = ended
 
 
-def _choice_logprob(choice: dict[str, Any]) -> float | None:
-    """The log-probability of a one-token chunk, in OpenAI chat, LMI chat or completions form.
+def _logprob_of(logprobs: Any) -> float | None:
+    """The log-probability of a one-token chunk from its ``logprobs``.
 
-    None when the chunk carries none, or more than one token (the raw record has them).
+    OpenAI chat (``{"content": [{"logprob": ...}]}``), LMI's chat stream (the same in
+    a one-element list) or completions (``{"token_logprobs": [...]}``); None when the
+    chunk carries more than one token (the raw record has them).
     """
-    logprobs = choice.get("logprobs")
-    if isinstance(logprobs, list) and len(logprobs) == 1:  # LMI's chat stream wraps it
+    if isinstance(logprobs, list) and len(logprobs) == 1:
         logprobs = logprobs[0]
     if not isinstance(logprobs, dict):
         return None
