@@ -60,42 +60,32 @@ def lmi_stream() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def chat_stream() -> bytes:
+def openai_stream(kind: str, choice: Callable[[str], dict[str, Any]]) -> bytes:
+    """An OpenAI-style SSE stream of ``kind`` objects, one token per chunk, then [DONE]."""
     chunks = [
         "data: "
         + json.dumps(
-            {
-                "id": "chatcmpl-1",
-                "object": "chat.completion.chunk",
-                "created": 0,
-                "model": "demo",
-                "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}],
-            },
+            {"id": "x-1", "object": kind, "created": 0, "model": "demo", "choices": [choice(t)]},
             ensure_ascii=False,
         )
         + "\n\n"
         for t in TOKENS
     ]
     return ("".join(chunks) + "data: [DONE]\n\n").encode()
+
+
+def chat_stream() -> bytes:
+    return openai_stream(
+        "chat.completion.chunk",
+        lambda t: {"index": 0, "delta": {"content": t}, "finish_reason": None},
+    )
 
 
 def completions_stream() -> bytes:
-    chunks = [
-        "data: "
-        + json.dumps(
-            {
-                "id": "cmpl-1",
-                "object": "text_completion",
-                "created": 0,
-                "model": "demo",
-                "choices": [{"index": 0, "text": t, "logprobs": None, "finish_reason": None}],
-            },
-            ensure_ascii=False,
-        )
-        + "\n\n"
-        for t in TOKENS
-    ]
-    return ("".join(chunks) + "data: [DONE]\n\n").encode()
+    return openai_stream(
+        "text_completion",
+        lambda t: {"index": 0, "text": t, "logprobs": None, "finish_reason": None},
+    )
 
 
 def text_stream() -> bytes:
