@@ -159,10 +159,7 @@ def _schema_of(record: Any, transport: str) -> str | None:
         return None
     kind = record.get("object")
     if "choices" in record or kind in ("chat.completion.chunk", "text_completion"):
-        if kind == "chat.completion.chunk":
-            return "vllm-chat"
-        if kind == "text_completion":
-            return "vllm-completions"
+        # the choice's shape first: TGI before 2.1 labels its chat chunks "text_completion"
         choices = record.get("choices")
         first = choices[0] if isinstance(choices, list) and choices else None
         if isinstance(first, dict):
@@ -170,6 +167,10 @@ def _schema_of(record: Any, transport: str) -> str | None:
                 return "vllm-chat"
             if "text" in first:
                 return "vllm-completions"
+        if kind == "chat.completion.chunk":
+            return "vllm-chat"
+        if kind == "text_completion":
+            return "vllm-completions"
         return "openai"
     token_object = "tgi" if transport == "sse" else "lmi"
     if "token" in record or "generated_text" in record or "outputs" in record:
@@ -292,10 +293,11 @@ def detect_format(head: bytes, *, final: bool = False) -> str | None:
     2. A first line that is a Server-Sent Events field (``data:``, ``event:``,
        ``id:``, ``retry:``) or comment (``:``) means SSE; the JSON of the first
        event with data picks the format: ``token``/``generated_text`` -> ``"tgi"``,
-       ``object: chat.completion.chunk`` or ``choices[0].delta`` ->
-       ``"vllm-chat"``, ``object: text_completion`` or ``choices[0].text`` ->
+       ``choices[0].delta`` (else ``object: chat.completion.chunk``) ->
+       ``"vllm-chat"``, ``choices[0].text`` (else ``object: text_completion``) ->
        ``"vllm-completions"``, other ``choices`` or a first ``[DONE]`` ->
-       ``"openai"``.  Data that is not JSON of a known shape raises
+       ``"openai"``.  The choice's shape comes first because TGI before 2.1
+       labels its chat chunks ``text_completion``.  Data that is not JSON of a known shape raises
        :class:`FormatError` (read such a stream with an SSE view instead).
     3. Anything else is ``"text"``, decided as soon as the first bytes rule out
        rules 1 and 2, so plain text is never held back waiting for a newline.
