@@ -685,7 +685,10 @@ def _logprob_of(logprobs: Any) -> float | None:
 
 
 def parse_generation(
-    body: bytes | str, format: TokenFormat = "auto", *, errors: UnicodeErrors = "strict"
+    body: bytes | bytearray | memoryview | str,
+    format: TokenFormat = "auto",
+    *,
+    errors: UnicodeErrors = "strict",
 ) -> Generation:
     """The :class:`Generation` in the whole body of a non-streaming answer.
 
@@ -838,8 +841,6 @@ def _streamed_answer(data: bytes, format: TokenFormat, errors: UnicodeErrors) ->
 
 # --- the OpenAI-style Messages request ----------------------------------------------
 
-_CHAT_ARGUMENTS = ("messages", "max_tokens", "temperature", "top_p", "stop", "stream")
-
 
 def chat_body(
     messages: Sequence[Mapping[str, Any]],
@@ -886,8 +887,6 @@ def chat_body(
     if not isinstance(include_usage, bool):
         raise ParamValidationError(f"include_usage must be True or False, not {include_usage!r}")
     for name, value in model_params.items():
-        if name in _CHAT_ARGUMENTS:
-            raise ParamValidationError(f"{name!r} is an argument of chat_body, not a model param")
         if value is not None and name != "stream_options":
             body[name] = value
     if stream:
