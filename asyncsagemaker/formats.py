@@ -10,13 +10,21 @@ returns the pieces of generated text ("tokens") as they complete::
     for text in tokens.close():
         print(text, end="")
 
+or, with ``feed_events``/``close_events``, a :class:`GenerationEvent` per piece
+(token id, logprob, ``special``) and per record that ends the generation (finish
+reason, token usage), which :class:`GenerationAccumulator` folds into a
+:class:`Generation`.  :func:`parse_generation` reads a whole non-streaming answer
+into the same :class:`Generation`; :func:`chat_body` builds the OpenAI-style chat
+request that TGI, LMI, vLLM and SGLang accept on ``/invocations``.
+
 Formats (``FORMATS``), each the documented streaming output of a server:
 
 ``tgi``
     Hugging Face Text Generation Inference, ``/generate_stream``: Server-Sent
     Events whose data is ``{"token": {"id", "text", "logprob", "special"},
-    "generated_text", "details"}``.  Special tokens (``</s>``) are skipped; the
-    event with a non-null ``generated_text`` is the last one.  An
+    "generated_text", "details"}``.  Special tokens (``</s>``) are events marked
+    ``special``, never text; the event with a non-null ``generated_text`` is the
+    last one and its ``details`` give the finish reason and token counts.  An
     ``{"error": ..., "error_type": ...}`` event raises :class:`ModelOutputError`.
 ``lmi``
     AWS Large Model Inference (DJL Serving) rolling batch, JSON lines:
@@ -25,10 +33,11 @@ Formats (``FORMATS``), each the documented streaming output of a server:
     raises.  Also the dynamic-batch form ``{"outputs": ["text", ...]}``.
 ``vllm-chat`` / ``vllm-completions``
     OpenAI-compatible servers (vLLM, TGI's Messages API, LMI's chat schema):
-    Server-Sent Events of ``chat.completion.chunk`` objects
-    (``choices[0].delta.content``; role-only and empty deltas give nothing) or
-    ``text_completion`` objects (``choices[0].text``), ended by ``data: [DONE]``.
-    Only the choice with index 0 is read.  ``{"error": {...}}`` raises.
+    ``chat.completion.chunk`` objects (``choices[0].delta.content``; role-only
+    and empty deltas give no text) or ``text_completion`` objects
+    (``choices[0].text``), ended by ``data: [DONE]``.  Only the choice with
+    index 0 is read; its ``finish_reason`` and the chunk's ``usage`` end the
+    generation.  ``{"error": {...}}`` raises.
 ``openai``
     Either of the two above, chunk by chunk.
 ``text``
@@ -44,14 +53,13 @@ stream, holding back only the bytes it needs to see.  Empty tokens are never
 returned.  After the end of the generation (``[DONE]``, or a TGI/LMI record with
 ``generated_text``) :attr:`TokenDecoder.done` is true and further input is ignored.
 
-Sources the formats and the fixtures in ``tests/fixtures/formats`` follow:
-the TGI streaming docs and its ``StreamResponse``/``ErrorResponse`` schema
-(huggingface/text-generation-inference, PR #36 "token streaming using
-ServerSideEvents"; huggingface.js ``TextGenerationStreamOutput``), DJL Serving's
-``serving/docs/lmi/user_guides/lmi_input_output_schema.md`` (rolling batch and
-dynamic batch streaming, error lines), and vLLM's "OpenAI-Compatible Server"
-docs (chat completion chunks, completions, ``data: [DONE]``, streamed error
-objects).
+Sources the formats and the fixtures in ``tests/data/formats`` follow: TGI's
+``router/src/lib.rs`` (``StreamResponse``, ``StreamDetails``, ``ErrorResponse``,
+the chat chunk) and streaming docs, DJL Serving's
+``serving/docs/lmi/user_guides/lmi_input_output_schema.md`` and
+``chat_input_output_schema.md`` (rolling and dynamic batch, chat, error lines),
+and vLLM's "OpenAI-Compatible Server" docs (chat completion chunks, completions,
+``stream_options``, ``data: [DONE]``, streamed error objects).
 """
 
 from __future__ import annotations
