@@ -121,7 +121,22 @@ def test_random_bytes_chunking_never_changes_the_outcome(
             return "".join(out), type(exc).__name__
         return "".join(out), None
 
-    assert outcome(data.draw(cut(raw))) == outcome([raw])
+    def events_outcome(chunks: list[bytes]) -> tuple[list[str], str | None]:
+        """The non-special texts of the events: for random bytes, the text of the outcome."""
+        decoder = TokenDecoder(format)
+        out: list[GenerationEvent] = []
+        try:
+            for chunk in chunks:
+                out += decoder.feed_events(chunk)
+            out += decoder.close_events()
+        except DecodeError as exc:
+            return [e.text for e in out if not e.special], type(exc).__name__
+        return [e.text for e in out if not e.special], None
+
+    chunks = data.draw(cut(raw))
+    assert outcome(chunks) == outcome([raw])
+    texts, error = events_outcome(chunks)
+    assert ("".join(texts), error) == outcome([raw])
 
 
 # --- events: random streams with special tokens, finish reasons and usage -------------
