@@ -29,7 +29,11 @@ LINTED = ("asyncsagemaker", "tests", "benchmarks", "examples", "dev.py")
 
 
 def _python_in(env: Path) -> Path:
-    return env / ("Scripts" if os.name == "nt" else "bin") / ("python.exe" if os.name == "nt" else "python")
+    return (
+        env
+        / ("Scripts" if os.name == "nt" else "bin")
+        / ("python.exe" if os.name == "nt" else "python")
+    )
 
 
 def ensure_venv(env: Path = VENV, base: str = sys.executable, extras: str = "dev") -> Path:

@@ -51,7 +51,8 @@ if TYPE_CHECKING:
     from ._config import Config
     from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
     from ._stats import StreamStats
-    from ._stream import ResponseStream, StreamCall
+    from ._stream import ResponseStream
+from ._stream_call import StreamCall
 
 _HOMES = {
     "SageMakerRuntime": "._client",
@@ -60,7 +61,7 @@ _HOMES = {
     "InvokeEndpointResponse": "._responses",
     "StreamStats": "._stats",
     "ResponseStream": "._stream",
-    "StreamCall": "._stream",
+    "StreamCall": "._stream_call",
 }
 
 __all__ = [

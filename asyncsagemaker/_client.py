@@ -19,7 +19,7 @@ import platform
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -29,14 +29,17 @@ from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError
 
 from ._auth import CredentialSource, RequestSigner
+from ._chat import split_chat_arguments
 from ._config import Config, Settings, check_endpoint_url, check_region
 from ._deadline import Deadline
 from ._endpoints import SERVICE_NAME, resolve_endpoint_url
+from ._generation import Generation
 from ._http import RawResponse, Request, Transport
 from ._operations import Operation, PreparedRequest, load_operations
 from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
 from ._retries import RetryPolicy
-from ._stream import ResponseStream, StreamCall
+from ._stream import ResponseStream
+from ._stream_call import StreamCall
 from ._version import __version__
 from .errors import (
     ClientClosedError,
@@ -45,6 +48,7 @@ from .errors import (
     ReadTimeoutError,
     SageMakerError,
 )
+from .formats import TokenFormat, chat_body, parse_generation
 
 __all__ = ["SageMakerRuntime"]
 
@@ -269,7 +273,9 @@ class SageMakerRuntime:
         }
         return StreamCall(self._open_stream(endpoint_name, params))
 
-    async def _open_stream(self, endpoint_name: str, params: dict[str, Any]) -> ResponseStream:
+    async def _open_stream(
+        self, endpoint_name: str, params: dict[str, Any], format: TokenFormat = "auto"
+    ) -> ResponseStream:
         started = time.monotonic()
         response, operation = await self._send(
             "InvokeEndpointWithResponseStream", endpoint_name, params, started
@@ -279,9 +285,82 @@ class SageMakerRuntime:
             operation.response_attributes(response.headers),
             started=started,
             max_message_bytes=self.config.max_message_bytes,
+            format=format,
         )
 
     _open_stream.__qualname__ = "SageMakerRuntime.invoke_endpoint_with_response_stream"
+
+    def chat_stream(
+        self,
+        endpoint_name: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> StreamCall:
+        """Stream a chat answer: an OpenAI-style Messages body, read as ``openai`` events.
+
+        Keywords that are members of ``invoke_endpoint_with_response_stream``
+        (``inference_component_name``, ``target_variant``, ``session_id``...) go to the
+        call; any other keyword is a model parameter in the body (``model``, ``seed``...).
+        Returns the same awaitable / ``async with`` stream object.
+        """
+        sampling = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p}
+        return StreamCall(
+            self._open_chat_stream(endpoint_name, messages, {**sampling, "stop": stop}, kwargs)
+        )
+
+    async def _open_chat_stream(
+        self,
+        endpoint_name: str,
+        messages: Sequence[Mapping[str, Any]],
+        sampling: dict[str, Any],
+        kwargs: dict[str, Any],
+    ) -> ResponseStream:
+        ready = self._ready or await self._get_ready()
+        operation = ready.operations["InvokeEndpointWithResponseStream"]
+        call, model_params = split_chat_arguments(kwargs, operation.kwargs)
+        body = chat_body(messages, **sampling, stream=True, **model_params)
+        return await self._open_stream(endpoint_name, {**call, "body": body}, format="openai")
+
+    _open_chat_stream.__qualname__ = "SageMakerRuntime.chat_stream"
+
+    async def chat(
+        self,
+        endpoint_name: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> Generation:
+        """A whole chat answer (``invoke_endpoint``) as a :class:`Generation`.
+
+        The same body and keywords as :meth:`chat_stream`, without streaming.
+        """
+        ready = self._ready or await self._get_ready()
+        call, model_params = split_chat_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
+        body = chat_body(
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            stop=stop,
+            stream=False,
+            **model_params,
+        )
+        answer = await self.invoke_endpoint(endpoint_name, **call, body=body)
+        try:
+            generation = parse_generation(answer.body, "openai")
+        except SageMakerError as exc:
+            exc.request_id = answer.request_id
+            raise
+        return dataclasses.replace(generation, request_id=answer.request_id)
 
     async def invoke_endpoint(
         self,

@@ -71,7 +71,7 @@ class Generation:
     ``text`` is the non-special texts of ``events`` joined; ``finish_reason`` and
     ``usage`` are the last ones the events carried (``finish_reason`` is ``None``
     when the stream was closed before its end); ``stats`` is the stream's timing,
-    when it came from a stream.
+    when it came from a stream; ``request_id`` the call's, when it came from one.
     """
 
     text: str
@@ -80,6 +80,7 @@ class Generation:
     events: tuple[GenerationEvent, ...]
     stats: StreamStats | None = None
     raw_finish_reason: str | None = None
+    request_id: str | None = None
 
 
 class GenerationAccumulator:
@@ -113,7 +114,13 @@ class GenerationAccumulator:
         """The generated text so far."""
         return "".join(self._texts)
 
-    def result(self, stats: StreamStats | None = None, *, closed_early: bool = False) -> Generation:
+    def result(
+        self,
+        stats: StreamStats | None = None,
+        *,
+        closed_early: bool = False,
+        request_id: str | None = None,
+    ) -> Generation:
         """The generation so far.
 
         ``closed_early=True`` says the reader stopped before the end of the stream:
@@ -127,6 +134,7 @@ class GenerationAccumulator:
             tuple(self._events),
             stats,
             finish.raw_finish_reason if finish is not None else None,
+            request_id,
         )
 
 

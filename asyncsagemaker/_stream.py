@@ -1,15 +1,20 @@
 """``ResponseStream``: the parts of an ``InvokeEndpointWithResponseStream`` answer.
 
-It reads from the socket only when the consumer asks for the next part, so a
-slow consumer slows the model through TCP and memory per stream stays bounded.
-Each frame goes through the sans-IO :class:`~asyncsagemaker.eventstream.Decoder`;
-an in-stream exception, a corrupt frame or a connection lost mid-message raises
-its typed error exactly where it happens, after the parts before it.
+It reads from the body only when the consumer asks for the next part, so a slow
+consumer slows the model through TCP and memory per stream stays bounded.  Each
+frame goes through the sans-IO :class:`~asyncsagemaker.eventstream.Decoder`; an
+in-stream exception, a corrupt frame or a connection lost mid-message raises its
+typed error exactly where it happens, after the parts before it.
 
 Leaving ``async with``, ``break``, an exception or the cancellation of the task
-closes the HTTP response at once: a half-read connection is never returned to
-the pool.  (A bare ``async for`` that breaks without ``async with`` closes it as
-soon as the loop finalises the abandoned iterator, which CPython does at once.)
+closes the response at once: a half-read connection is never returned to the
+pool.  (A bare ``async for`` that breaks without ``async with`` closes it as soon
+as the loop finalises the abandoned iterator, which CPython does at once.)
+
+Whatever view is read (parts, text, lines, SSE, tokens, events), the stream keeps
+what it needs for :meth:`ResponseStream.final`: the events of a token view as they
+go, or the parts of any other view (up to :data:`RETAINED_BYTES`), decoded when
+``final()`` is asked for.
 """
 
 from __future__ import annotations
@@ -19,19 +24,14 @@ import json
 import time
 import warnings
 import weakref
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Callable,
-    Coroutine,
-    Generator,
-    Mapping,
-)
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from ._generation import Generation, GenerationAccumulator, GenerationEvent
 from ._http import RawResponse
 from ._stats import StreamStats
+from .codecs import UnicodeErrors, check_errors
 from .errors import (
     InternalStreamFailure,
     ModelStreamError,
@@ -41,16 +41,18 @@ from .errors import (
     StreamConsumedError,
     StreamError,
     StreamInterruptedError,
-    UsageError,
 )
 from .eventstream import Decoder, Headers
+from .formats import TokenDecoder, TokenFormat, check_format
 
 if TYPE_CHECKING:
     from .codecs import ServerSentEvent
 
-__all__ = ["ResponseStream", "StreamCall", "StreamStats"]
+__all__ = ["RETAINED_BYTES", "ResponseStream"]
 
-_T = TypeVar("_T")
+#: Bytes of parts a stream keeps for ``final()`` while a view other than
+#: ``tokens()``/``events()`` reads it (those keep events instead).
+RETAINED_BYTES = 4 * 1024 * 1024
 
 
 def _stream_exception(headers: Headers, payload: bytes) -> StreamError:
@@ -81,7 +83,8 @@ class ResponseStream:
     ``invoked_production_variant``, ``custom_attributes``, ``request_id``,
     ``status_code``, ``headers``.  ``stats`` tells time to first part, parts,
     bytes and duration.  A stream can be iterated once (directly or through one
-    of its views).
+    of its views); :meth:`final` works after any of them.  ``format`` is the
+    token format ``tokens()``, ``events()`` and ``final()`` use when not told.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class ResponseStream:
         *,
         started: float,
         max_message_bytes: int | None = None,
+        format: TokenFormat = "auto",
     ) -> None:
         self._body = response.body
         self.status_code: int = response.status
@@ -99,16 +103,23 @@ class ResponseStream:
         self.content_type: str | None = attributes.get("content_type")
         self.invoked_production_variant: str | None = attributes.get("invoked_production_variant")
         self.custom_attributes: str | None = attributes.get("custom_attributes")
+        self.format: TokenFormat = format
         self._started = started
         self._decoder = Decoder(max_message_bytes) if max_message_bytes else Decoder()
         self._iterator: weakref.ref[AsyncGenerator[bytes, None]] | None = None
+        self._view: weakref.ref[AsyncGenerator[Any, None]] | None = None
         self._iterated = False
         self._first_part_at: float | None = None
         self._ended_at: float | None = None
         self._parts = 0
         self._bytes = 0
         self._closed = False
+        self._complete = False  # the body (or the generation) was read to its end
         self._aborted = False  # closed by aclose() while another task was reading
+        self._failure: SageMakerError | None = None
+        self._events: GenerationAccumulator | None = None  # fed by tokens()/events()
+        self._retained: list[bytes] | None = []  # parts kept for final(), else None
+        self._retained_size = 0
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -141,11 +152,12 @@ class ResponseStream:
                 except SageMakerError as exc:
                     if self._aborted:
                         return
-                    raise self._failure(exc) from exc.__cause__
+                    raise self._failed(exc) from exc.__cause__
                 if self._aborted:
                     return
                 if not chunk:
                     decoder.close()  # raises ProtocolError on a truncated message
+                    self._complete = True
                     self._finish(reusable=True)
                     return
                 for message in decoder.feed(chunk):
@@ -159,12 +171,18 @@ class ResponseStream:
                         self._first_part_at = time.monotonic()
                     self._parts += 1
                     self._bytes += len(payload)
+                    retained = self._retained
+                    if retained is not None:  # kept for final(); dropped beyond the limit
+                        self._retained_size += len(payload)
+                        if self._retained_size > RETAINED_BYTES:
+                            self._retained = None
+                        else:
+                            retained.append(payload)
                     yield payload
                 if decoder.failed:  # intact parts before a fault went out; now the fault
                     decoder.close()
         except SageMakerError as exc:
-            if exc.request_id is None:
-                exc.request_id = self.request_id
+            self._note(exc)
             raise
         finally:
             self._finish(reusable=False)
@@ -177,7 +195,7 @@ class ResponseStream:
             return headers.get(":event-type") == "PayloadPart"
         raise _stream_exception(headers, payload)
 
-    def _failure(self, exc: SageMakerError) -> SageMakerError:
+    def _failed(self, exc: SageMakerError) -> SageMakerError:
         """What a failed read means for the stream: the connection was lost, mid-message or not."""
         if not isinstance(exc, NetworkError) or isinstance(exc, StreamError):
             return exc  # timeouts, a closed client: as they are
@@ -187,6 +205,13 @@ class ResponseStream:
                 f"({self._decoder.buffered} bytes of it received): {exc}"
             )
         return StreamInterruptedError(f"the connection was lost after {self._parts} parts: {exc}")
+
+    def _note(self, exc: SageMakerError) -> None:
+        """An error leaving the stream: it names the call, and ``final()`` raises it again."""
+        if exc.request_id is None:
+            exc.request_id = self.request_id
+        if self._failure is None:
+            self._failure = exc
 
     def _finish(self, *, reusable: bool) -> None:
         if self._closed:
@@ -244,57 +269,154 @@ class ResponseStream:
             duration=None if ended is None else ended - self._started,
         )
 
+    # -- the final result ----------------------------------------------------------
+
+    async def until_done(self) -> None:
+        """Read the rest of the stream (through the view in use, if any), then return."""
+        view = self._view() if self._view is not None else None
+        iterator = self._iterator() if self._iterator is not None else None
+        rest: AsyncIterator[Any] | None = view or iterator
+        if self._closed or (rest is None and self._iterated):
+            return
+        if rest is None:
+            rest = self.events()
+        try:
+            async for _ in rest:
+                pass
+        except RuntimeError as exc:  # "asynchronous generator is already running"
+            if "already running" not in str(exc):
+                raise
+            raise StreamConsumedError(
+                "another task is reading this stream: call final() once its loop ends"
+            ) from None
+
+    async def final(self) -> Generation:
+        """The whole generation: text, finish reason, usage, events and stats.
+
+        Reads what is left of the stream first.  After an early exit (``break``,
+        ``aclose()``) it is what was read, with ``finish_reason`` ``None``; after an
+        error, the error is raised again.  Works after any view.
+        """
+        await self.until_done()
+        if self._failure is not None:
+            raise self._failure.with_traceback(None)
+        events = self._events or self._replay()
+        return events.result(
+            self.stats, closed_early=not self._complete, request_id=self.request_id
+        )
+
+    async def final_text(self) -> str:
+        """The whole generated text (see :meth:`final`)."""
+        return (await self.final()).text
+
+    def _replay(self) -> GenerationAccumulator:
+        """Events of the parts a bytes view read, decoded now."""
+        if self._retained is None:
+            raise StreamConsumedError(
+                f"final() cannot decode this stream: more than {RETAINED_BYTES} bytes were "
+                "read through a bytes or text view; read it with tokens() or events() instead"
+            )
+        events = GenerationAccumulator()
+        if not self._retained:
+            return events
+        decoder = TokenDecoder(self.format)
+        try:
+            for part in self._retained:
+                events.extend(decoder.feed_events(part))
+            if self._complete:
+                events.extend(decoder.close_events())
+        except SageMakerError as exc:
+            self._note(exc)
+            raise
+        return events
+
     # -- views ---------------------------------------------------------------------
 
     async def read(self) -> bytes:
         """All remaining parts joined (the whole answer, once the stream ends)."""
         return b"".join([part async for part in self])
 
-    async def _through(self, decoder: Any) -> AsyncIterator[Any]:
+    def _start_view(self, view: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+        self._view = weakref.ref(view)
+        return view
+
+    async def _through(self, decoder: Any) -> AsyncGenerator[Any, None]:
         """Feed every part through a sans-IO decoder and yield what it produces."""
         try:
             async with contextlib.aclosing(self):
-                async for part in self:
-                    for item in decoder.feed(part):
+                async for part in self:  # to the end, after a decoder's end marker too:
+                    for item in decoder.feed(part):  # the connection then serves again
                         yield item
-                    if getattr(decoder, "done", False):
-                        return
                 for item in decoder.close():
                     yield item
         except SageMakerError as exc:
-            if exc.request_id is None:
-                exc.request_id = self.request_id
+            self._note(exc)
             raise
 
-    def text(self, errors: str = "strict") -> AsyncIterator[str]:
+    async def _generation(
+        self, decoder: TokenDecoder, texts: bool
+    ) -> AsyncGenerator[GenerationEvent | str, None]:
+        """Events (or their texts) of a token format; each one is kept for ``final()``."""
+        events = self._events = GenerationAccumulator()
+        self._retained = None  # the events are kept instead
+        add = events.add
+        try:
+            async with contextlib.aclosing(self):
+                async for part in self:
+                    for event in decoder.feed_events(part):
+                        add(event)
+                        if not texts:
+                            yield event
+                        elif event.text and not event.special:
+                            yield event.text
+                for event in decoder.close_events():
+                    add(event)
+                    if not texts:
+                        yield event
+                    elif event.text and not event.special:
+                        yield event.text
+        except SageMakerError as exc:
+            self._note(exc)
+            raise
+
+    def text(self, errors: UnicodeErrors = "strict") -> AsyncIterator[str]:
         """The answer as text, decoded as UTF-8 safely across part boundaries."""
         from .codecs import TextDecoder
 
-        return self._through(_Pieces(TextDecoder(errors=errors)))
+        return self._start_view(self._through(_Pieces(TextDecoder(errors=check_errors(errors)))))
 
     def lines(self) -> AsyncIterator[str]:
         """The answer line by line (``\\n`` or ``\\r\\n``); a last line without one too."""
         from .codecs import LineDecoder
 
-        return self._through(LineDecoder())
+        return self._start_view(self._through(LineDecoder()))
 
     def json_lines(self) -> AsyncIterator[Any]:
         """One parsed JSON value per non-blank line (JSON Lines / NDJSON)."""
         from .codecs import JSONLinesDecoder
 
-        return self._through(JSONLinesDecoder())
+        return self._start_view(self._through(JSONLinesDecoder()))
 
     def sse(self) -> AsyncIterator[ServerSentEvent]:
         """Server-Sent Events, as TGI and OpenAI-compatible servers stream them."""
         from .codecs import SSEDecoder
 
-        return self._through(SSEDecoder())
+        return self._start_view(self._through(SSEDecoder()))
 
-    def tokens(self, format: str = "auto") -> AsyncIterator[str]:
-        """Text tokens from TGI, LMI, vLLM/OpenAI or plain text output (see formats)."""
-        from .formats import TokenDecoder
+    def tokens(self, format: TokenFormat | None = None) -> AsyncIterator[str]:
+        """Text tokens from TGI, LMI, vLLM/OpenAI or plain text output (see formats).
 
-        return self._through(TokenDecoder(format=format))
+        ``format`` defaults to the stream's (``"auto"``, or ``"openai"`` for
+        ``chat_stream``); a name that is not a format is refused at once.
+        """
+        decoder = TokenDecoder(format=check_format(format or self.format))
+        return self._start_view(self._generation(decoder, texts=True))
+
+    def events(self, format: TokenFormat | None = None) -> AsyncIterator[GenerationEvent]:
+        """One :class:`GenerationEvent` per generated piece: text, token id, log-probability,
+        special, finish reason, usage, the server's record (see formats)."""
+        decoder = TokenDecoder(format=check_format(format or self.format))
+        return self._start_view(self._generation(decoder, texts=False))
 
 
 class _Pieces:
@@ -312,89 +434,3 @@ class _Pieces:
     def close(self) -> list[str]:
         text: str = self._decoder.close()
         return [text] if text else []
-
-
-class StreamCall(Coroutine[Any, Any, ResponseStream]):
-    """What ``invoke_endpoint_with_response_stream`` returns: await it or ``async with`` it.
-
-    ``stream = await client.invoke_endpoint_with_response_stream(...)`` leaves
-    closing to you; ``async with ... as stream:`` closes it on the way out.  It is a
-    real coroutine, as aiohttp's request context manager is, so
-    ``asyncio.create_task(client.invoke_endpoint_with_response_stream(...))`` works.
-    Used any other way (``async for`` over it, a stream attribute on it, dropped
-    without being awaited) it says what to write instead.
-    """
-
-    __slots__ = ("_coroutine", "_started", "_stream")
-
-    def __init__(self, opener: Coroutine[Any, Any, ResponseStream]) -> None:
-        self._coroutine = opener
-        self._stream: ResponseStream | None = None
-        self._started = False
-
-    def send(self, value: Any) -> Any:
-        self._started = True
-        return self._coroutine.send(value)
-
-    def throw(self, *args: Any) -> Any:
-        self._started = True
-        return self._coroutine.throw(*args)
-
-    def close(self) -> None:
-        self._started = True
-        self._coroutine.close()
-
-    def __await__(self) -> Generator[Any, None, ResponseStream]:
-        self._started = True
-        return self._coroutine.__await__()
-
-    async def __aenter__(self) -> ResponseStream:
-        self._started = True
-        self._stream = await self._coroutine
-        return self._stream
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._stream is not None:
-            await self._stream.aclose()
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        self._abandon()
-        raise UsageError(_MISUSE_ITERATE)
-
-    def __getattr__(self, name: str) -> Any:
-        if not name.startswith("_") and hasattr(ResponseStream, name):
-            self._abandon()
-            raise UsageError(
-                f"{name!r} belongs to the stream, not to the call that opens it: "
-                "`async with client.invoke_endpoint_with_response_stream(...) as stream:` "
-                f"then `stream.{name}`"
-            )
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def _abandon(self) -> None:
-        """Drop the unstarted request quietly: the error says what to write instead."""
-        if not self._started:
-            self._started = True
-            self._coroutine.close()
-
-    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
-        if not getattr(self, "_started", True):
-            self._coroutine.close()  # in place of Python's warning naming a private method
-            _warn(_NEVER_AWAITED, RuntimeWarning, stacklevel=1)
-
-
-_MISUSE_ITERATE = (
-    "invoke_endpoint_with_response_stream(...) opens a stream and must be awaited first: "
-    "write `async with client.invoke_endpoint_with_response_stream(...) as stream:` and "
-    "then `async for part in stream:` (or `stream = await client.invoke_...(...)`)"
-)
-_NEVER_AWAITED = (
-    "invoke_endpoint_with_response_stream(...) was never awaited, so no request was sent: "
-    "use `async with client.invoke_endpoint_with_response_stream(...) as stream:` "
-    "or `stream = await client.invoke_endpoint_with_response_stream(...)`"
-)

@@ -240,8 +240,8 @@ class _Body:
         "_done",
         "_loop",
         "_protocol",
-        "_response",
         "_reads",
+        "_response",
         "_transport",
         "_watchdog",
     )

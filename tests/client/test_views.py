@@ -10,6 +10,7 @@ import pytest
 import asyncsagemaker
 from asyncsagemaker.emulator import Invocation
 from asyncsagemaker.emulator._demo import demo_answer
+from asyncsagemaker.formats import TokenFormat
 from tests._support import BOTH_LOOPS
 from tests.client.test_client_emulator import (
     EmulatorFactory,
@@ -110,11 +111,12 @@ async def test_sse_two_events_in_one_part_and_done(start_emulator: EmulatorFacto
     ],
 )
 async def test_tokens_of_every_format_give_the_same_answer(
-    start_emulator: EmulatorFactory, request_args: dict[str, Any], fmt: str
+    start_emulator: EmulatorFactory, request_args: dict[str, Any], fmt: TokenFormat
 ) -> None:
     emu = start_emulator(token_delay=0)
     expected_words = demo_answer("Hi there").split()[:20]
     async with client_for(emu) as client:
+        requested: TokenFormat
         for requested in ("auto", fmt):
             async with client.invoke_endpoint_with_response_stream(
                 "demo", **request_args

@@ -1,0 +1,29 @@
+"""The keywords of a chat call, sorted: members of the operation go to the call, the rest
+are model parameters for the body."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import ParamValidationError
+
+__all__ = ["split_chat_arguments"]
+
+
+def split_chat_arguments(
+    kwargs: dict[str, Any], call_members: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(call keywords, model parameters)``: the operation's members (``session_id``,
+    ``inference_component_name``...) are the call's, everything else the body's.
+
+    ``body`` is the one member a chat call builds itself, so it is refused here.
+    """
+    members = set(call_members)
+    if "body" in kwargs:
+        raise ParamValidationError(
+            "a chat call builds the body from messages; use invoke_endpoint for a body of your own"
+        )
+    call = {key: value for key, value in kwargs.items() if key in members}
+    model = {key: value for key, value in kwargs.items() if key not in members}
+    return call, model
