@@ -4,10 +4,10 @@
     python examples/chatbot.py --emulator           # the built-in demo model, no AWS account
     python examples/chatbot.py --endpoint my-llm    # your endpoint (region, keys as for boto3)
 
-Every question is sent with the whole conversation so far, as an OpenAI-style chat
-request (``{"messages": [...], "max_tokens": N, "stream": true}``: vLLM, TGI's
-Messages API and LMI's chat schema all take it), and the answer is printed as its
-tokens arrive.
+Every question is sent with the whole conversation so far with
+``client.chat_stream``, as an OpenAI-style chat request (``{"messages": [...],
+"max_tokens": N, "stream": true}``: vLLM, TGI's Messages API and LMI's chat schema
+all take it), and the answer is printed as its tokens arrive.
 
 Ctrl-C during an answer stops that answer: its task is cancelled, which leaves the
 stream's ``async with`` and closes the HTTP connection, so the endpoint stops
@@ -122,10 +122,9 @@ class Conversation:
         """Stream the answer to ``question``; keep what was shown, even if cut short."""
         self.messages.append({"role": "user", "content": question})
         shown: list[str] = []
-        body = {"messages": self.messages, "max_tokens": self.max_tokens, "stream": True}
         try:
-            async with self.client.invoke_endpoint_with_response_stream(
-                self.endpoint, body=body
+            async with self.client.chat_stream(
+                self.endpoint, self.messages, max_tokens=self.max_tokens
             ) as stream:
                 async for token in stream.tokens():
                     shown.append(token)

@@ -4,11 +4,14 @@
     python examples/fastapi_sse.py --emulator       # then open http://127.0.0.1:8000
     SAGEMAKER_ENDPOINT=my-llm AWS_REGION=eu-west-1 uvicorn examples.fastapi_sse:app
 
-``POST /chat`` with ``{"prompt": "...", "max_tokens": 128}`` answers
-``text/event-stream``: one ``data:`` event per token (the token text as a JSON
-string), then ``data: [DONE]``.  A failure before the first token is an HTTP 502
-with a JSON body; a failure mid-stream is an ``event: error``.  ``GET /`` is a
-small page that shows the tokens as they arrive and can stop an answer.
+``POST /chat`` with ``{"prompt": "...", "max_tokens": 128}`` sends the prompt as
+an OpenAI-style chat (``client.chat_stream``: TGI, LMI, vLLM and SGLang containers
+all take it) and answers ``text/event-stream``: one ``data:`` event per token (the
+token text as a JSON string), an ``event: end`` with the finish reason and the
+token usage, then ``data: [DONE]``.  A failure before the first token is an HTTP
+502 with a JSON body; a failure mid-stream is an ``event: error``.  ``GET /`` is a
+small page that shows the tokens as they arrive, why the answer ended and what it
+cost, and can stop an answer.
 
 One client is made at start-up (the lifespan) and closed at shutdown: it holds
 the connection pool.  When the browser goes away, the SageMaker stream is closed
@@ -69,14 +72,17 @@ def sse(data: str, event: str | None = None) -> str:
 
 
 async def token_events(stream: ResponseStream) -> AsyncGenerator[str, None]:
-    """The stream's tokens as SSE, ``[DONE]`` at the end, an error event if it breaks."""
+    """The stream's tokens as SSE; at the end why it stopped and its cost, then ``[DONE]``."""
     try:
         async for token in stream.tokens():
             yield sse(json.dumps(token))  # JSON: a token may hold a newline
+        generation = await stream.final()
     except SageMakerError as error:  # the stream failed after it started: tell the page
         failure = {"error": type(error).__name__, "message": str(error)}
         yield sse(json.dumps(failure), event="error")
         return
+    usage = dataclasses.asdict(generation.usage) if generation.usage else None
+    yield sse(json.dumps({"finish_reason": generation.finish_reason, "usage": usage}), "end")
     yield sse("[DONE]")
 
 
@@ -145,10 +151,12 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/chat")
     async def chat(chat: ChatRequest, request: Request) -> Response:
         client: SageMakerRuntime = request.app.state.sagemaker
-        body = {"inputs": chat.prompt, "parameters": {"max_new_tokens": chat.max_tokens}}
+        messages = [{"role": "user", "content": chat.prompt}]
         try:
             # Open the stream here, so that a refusal is an HTTP error, not an empty 200.
-            stream = await client.invoke_endpoint_with_response_stream(settings.endpoint, body=body)
+            stream = await client.chat_stream(
+                settings.endpoint, messages, max_tokens=chat.max_tokens
+            )
         except ServiceError as error:
             detail = {"error": error.code, "message": error.message}
             return JSONResponse(detail, status_code=502)
@@ -162,20 +170,29 @@ def create_app(settings: Settings) -> FastAPI:
 PAGE = """<!doctype html>
 <meta charset="utf-8"><title>SageMaker chat</title>
 <form id="ask"><input id="prompt" size="60" value="Tell me about cafés">
-<button>Ask</button> <button type="button" id="stop">Stop</button></form>
+<button id="send">Ask</button> <button type="button" id="stop">Stop</button></form>
 <pre id="answer" style="white-space: pre-wrap"></pre>
+<p id="status"></p>
 <script>
 const answer = document.getElementById("answer");
+const status = document.getElementById("status");
 let controller = null;
 document.getElementById("stop").onclick = () => controller && controller.abort();
+function ended(data) {
+  const end = JSON.parse(data);
+  const usage = end.usage ? ` · ${end.usage.prompt_tokens} prompt + ` +
+    `${end.usage.completion_tokens} completion tokens` : "";
+  status.textContent = `finish: ${end.finish_reason}${usage}`;
+}
 document.getElementById("ask").onsubmit = async (event) => {
   event.preventDefault();
   answer.textContent = "";
+  status.textContent = "streaming";
   controller = new AbortController();
   const prompt = document.getElementById("prompt").value;
   const response = await fetch("/chat", {method: "POST", signal: controller.signal,
     headers: {"Content-Type": "application/json"}, body: JSON.stringify({prompt})});
-  if (!response.ok) { answer.textContent = await response.text(); return; }
+  if (!response.ok) { answer.textContent = await response.text(); status.textContent = ""; return; }
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let pending = "";
   for (;;) {
@@ -186,9 +203,11 @@ document.getElementById("ask").onsubmit = async (event) => {
     for (const text of events) {
       const data = text.split("\\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5));
       if (text.startsWith("event: error")) answer.textContent += "\\n[error] " + data.join("");
+      else if (text.startsWith("event: end")) ended(data.join(""));
       else if (data.join("").trim() !== "[DONE]") answer.textContent += JSON.parse(data.join(""));
     }
   }
+  if (status.textContent === "streaming") status.textContent = "stopped";
 };
 </script>
 """

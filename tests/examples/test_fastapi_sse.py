@@ -27,24 +27,34 @@ SLOW_TOKENS = 400  # at 0.05 s each: 20 s, far longer than any test waits
 example = load_example("fastapi_sse")
 
 
-def tgi_event(text: str, generated: str | None = None) -> bytes:
-    token = {"id": 7, "text": text, "logprob": -0.1, "special": generated is not None}
-    event = {"token": token, "generated_text": generated, "details": None}
-    return f"data:{json.dumps(event)}\n\n".encode()
+def chat_chunk(delta: dict[str, str], finish: str | None = None, **extra: Any) -> bytes:
+    """One OpenAI ``chat.completion.chunk`` as an SSE event."""
+    choices = [{"index": 0, "delta": delta, "finish_reason": finish}] if delta is not None else []
+    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    return f"data: {json.dumps({**chunk, 'choices': choices, **extra})}\n\n".encode()
 
 
-async def tgi_model(inv: Invocation) -> ModelResponse:
-    """TGI-style events ``w0 w1 ...``: slowly and long if the prompt says "slowly"."""
+def usage_chunk(prompt: int, completion: int) -> bytes:
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+    usage["total_tokens"] = prompt + completion
+    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    return f"data: {json.dumps({**chunk, 'choices': [], 'usage': usage})}\n\n".encode()
+
+
+async def chat_model(inv: Invocation) -> ModelResponse:
+    """An OpenAI-style chat stream ``w0 w1 ...``: slowly and long if the prompt says "slowly"."""
     request = json.loads(inv.body)
-    slow = "slowly" in request["inputs"]
-    count = SLOW_TOKENS if slow else min(5, request["parameters"]["max_new_tokens"])
+    slow = "slowly" in request["messages"][-1]["content"]
+    count = SLOW_TOKENS if slow else min(5, request["max_tokens"])
 
     async def parts() -> AsyncIterator[bytes]:
         for index in range(count):
             if slow and index:
                 await asyncio.sleep(0.05)
-            yield tgi_event(f"w{index} ")
-        yield tgi_event("</s>", generated="".join(f"w{i} " for i in range(count)))
+            yield chat_chunk({"content": f"w{index} "})
+        yield chat_chunk({}, "length" if count == request["max_tokens"] else "stop")
+        yield usage_chunk(3, count)
+        yield b"data: [DONE]\n\n"
 
     return ModelResponse(parts(), content_type="text/event-stream")
 
@@ -72,7 +82,7 @@ def serve(app: Any) -> Iterator[str]:
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    with run_in_thread(Emulator(models={"chat": tgi_model})) as emu:
+    with run_in_thread(Emulator(models={"chat": chat_model})) as emu:
         yield emu
 
 
@@ -111,12 +121,22 @@ def test_full_answer_relays_every_token_then_done(base_url: str, emulator: Emula
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache"
         events = read_events(response)
+    end = {
+        "finish_reason": "length",
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    }
     assert events == [
         *[("message", json.dumps(f"w{i} ")) for i in range(4)],
+        ("end", json.dumps(end)),
         ("message", "[DONE]"),
     ]
     record = emulator.records[0]
-    assert json.loads(record.body) == {"inputs": "hello", "parameters": {"max_new_tokens": 4}}
+    assert json.loads(record.body) == {
+        "messages": [{"role": "user", "content": "hello"}],
+        "max_tokens": 4,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     assert record.outcome == "ok"
 
 
@@ -198,8 +218,12 @@ def test_as_a_script_with_the_embedded_emulator() -> None:
             ) as response,
         ):
             events = read_events(response)
-        tokens = [json.loads(data) for _, data in events[:-1]]
+        tokens = [json.loads(data) for kind, data in events[:-2] if kind == "message"]
         assert len(tokens) == 12
+        kind, data = events[-2]
+        assert kind == "end"
+        assert json.loads(data)["finish_reason"] == "length"
+        assert json.loads(data)["usage"]["completion_tokens"] == 12
         assert 'You said "Hello there".' in "".join(tokens)
         assert events[-1] == ("message", "[DONE]")
         child.interrupt()
@@ -213,8 +237,9 @@ async def flood_model(inv: Invocation) -> ModelResponse:
 
     async def parts() -> AsyncIterator[bytes]:
         for index in range(FLOOD_TOKENS):
-            yield tgi_event(f"token number {index} " + "x" * 1000)
-        yield tgi_event("</s>", generated="")
+            yield chat_chunk({"content": f"token number {index} " + "x" * 1000})
+        yield chat_chunk({}, "stop")
+        yield b"data: [DONE]\n\n"
 
     return ModelResponse(parts(), content_type="text/event-stream")
 
