@@ -15,10 +15,12 @@ import dataclasses
 import logging
 import random
 import re
+import ssl
 import tempfile
 import time
 import urllib.parse
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +30,10 @@ from typing import Any
 from aiohttp import web
 
 from ._async import AsyncStore
+from ._bidi import BidiServer
+from ._bidi_faults import BidiFaults
+from ._bidi_models import bidi_specs
+from ._bidi_types import BidiHandler, BidiRecord
 from ._faults import FaultCounter, Faults, ModelErrorFault, error_reply, model_error_reply
 from ._models import ContainerError, call_model, close_model, resolve_model
 from ._replies import ACCOUNT_ID, ServiceReply, render
@@ -76,7 +82,10 @@ class Emulator:
     ``"pkg.module:function"``, ``"container:http://127.0.0.1:PORT"``); ``None``
     serves ``echo`` and ``demo``.  ``credentials`` maps access key ids to secrets
     and turns on exact signature checks.  ``faults`` and ``variants`` are per
-    endpoint.  Use ``async with`` or ``start()``/``close()``.
+    endpoint.  ``bidi_port`` opens the HTTP/2 listener for bidirectional streams
+    (``0``: a free port; ``None``: none), serving ``bidi_models`` (default: the
+    ``echo``, ``demo`` and ``container:`` specs of ``models``) with ``bidi_faults``;
+    see docs/bidirectional.md.  Use ``async with`` or ``start()``/``close()``.
     """
 
     def __init__(
@@ -89,6 +98,10 @@ class Emulator:
         token_delay: float = 0.02,
         async_output_dir: str | Path | None = None,
         variants: Mapping[str, Mapping[str, float]] | None = None,
+        bidi_port: int | None = None,
+        bidi_models: Mapping[str, BidiHandler | str] | None = None,
+        bidi_faults: Mapping[str, BidiFaults] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         specs = DEFAULT_MODELS if models is None else models
         for name in specs:
@@ -116,6 +129,16 @@ class Emulator:
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
         self._random = random.Random()
+        self._bidi = BidiServer(
+            bidi_specs(specs) if bidi_models is None else bidi_models,
+            credentials=lambda: self.credentials,
+            pick_variant=self._pick_variant,
+            faults=bidi_faults,
+            token_delay=token_delay,
+            host=host,
+            port=bidi_port,
+            ssl_context=ssl_context,
+        )
 
     # --- configuration ----------------------------------------------------------
 
@@ -168,6 +191,20 @@ class Emulator:
         return f"http://{host}:{self.port}"
 
     @property
+    def bidi_url(self) -> str:
+        """``http://HOST:PORT`` (``https://`` with an ``ssl_context``) of the HTTP/2 listener."""
+        return self._bidi.url
+
+    @property
+    def bidi_records(self) -> deque[BidiRecord]:
+        """One record per bidirectional stream, the newest last (the last 1,000 are kept)."""
+        return self._bidi.records
+
+    def set_bidi_faults(self, endpoint: str, faults: BidiFaults | None) -> None:
+        """Set (or with ``None`` clear) an endpoint's bidirectional-stream faults."""
+        self._bidi.set_faults(endpoint, faults)
+
+    @property
     def async_output_dir(self) -> Path:
         """The directory standing in for S3 (a temporary one unless given)."""
         if self._store is None:
@@ -201,6 +238,11 @@ class Emulator:
             raise
         self.port = int(runner.addresses[0][1])
         self._runner = runner
+        try:
+            await self._bidi.start()
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """Stop serving, finish or cancel pending async invocations, release models."""
@@ -208,6 +250,7 @@ class Emulator:
         if runner is None:
             return
         self._closing = True
+        await self._bidi.close()
         await runner.cleanup()
         if self._background:
             _, pending = await asyncio.wait(self._background, timeout=_SHUTDOWN_GRACE)
