@@ -1,13 +1,18 @@
-"""asyncsagemaker: the asyncio-native SDK for Amazon SageMaker Runtime response streaming."""
+"""asyncsagemaker: the asyncio-native SDK for Amazon SageMaker Runtime streaming.
+
+The public names are chosen here.  The errors are imported at once (stdlib only);
+the client and what it needs (aiohttp, botocore) on first use, so that importing
+the package, its sans-IO codecs or its pytest plugin stays cheap.
+"""
 
 from __future__ import annotations
 
-from ._client import SageMakerRuntime
-from ._config import Config
-from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
-from ._stream import ResponseStream, StreamCall, StreamStats
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 from ._version import __version__
 from .errors import (
+    CertificateError,
     ClientClosedError,
     ConfigurationError,
     ConnectTimeoutError,
@@ -37,11 +42,30 @@ from .errors import (
     StreamError,
     StreamInterruptedError,
     ThrottlingException,
+    UsageError,
     ValidationError,
 )
 
+if TYPE_CHECKING:
+    from ._client import SageMakerRuntime
+    from ._config import Config
+    from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
+    from ._stats import StreamStats
+    from ._stream import ResponseStream, StreamCall
+
+_HOMES = {
+    "SageMakerRuntime": "._client",
+    "Config": "._config",
+    "AsyncInferenceResponse": "._responses",
+    "InvokeEndpointResponse": "._responses",
+    "StreamStats": "._stats",
+    "ResponseStream": "._stream",
+    "StreamCall": "._stream",
+}
+
 __all__ = [
     "AsyncInferenceResponse",
+    "CertificateError",
     "ClientClosedError",
     "Config",
     "ConfigurationError",
@@ -77,6 +101,10 @@ __all__ = [
     "StreamInterruptedError",
     "StreamStats",
     "ThrottlingException",
+    "UsageError",
     "ValidationError",
     "__version__",
 ]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())

@@ -287,12 +287,25 @@ def _body_bytes(value: Any) -> tuple[bytes, bool]:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value), False
     if isinstance(value, str):
-        return value.encode("utf-8"), False
+        return _utf8(value, "body"), False
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), True
-    except (TypeError, ValueError) as exc:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:  # NaN or Infinity: not JSON, and no server can read it
+        raise ParamValidationError(f"body cannot be sent as JSON: {exc}") from None
+    except (TypeError, RecursionError) as exc:
         raise ParamValidationError(
             f"body must be bytes, str or JSON-serialisable; {type(value).__name__} is not: {exc}"
+        ) from None
+    return _utf8(text, "body (as JSON)"), True
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from a bad decode upstream
+        bad = text[exc.start : exc.end]
+        raise ParamValidationError(
+            f"{what} cannot be encoded as UTF-8: {bad!r} at index {exc.start} is a lone surrogate"
         ) from None
 
 

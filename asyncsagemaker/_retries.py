@@ -16,20 +16,34 @@ never retried.  What is retryable follows botocore's modes:
   with status 400, no quota.
 
 ``ValidationError`` (400) and ``ModelError`` (424) are never retried: the same
-request would fail the same way.
+request would fail the same way; nor is a ``CertificateError``.
+
+The loop itself is data: :meth:`RetryPolicy.attempts` hands out :class:`Attempt`
+objects, so a caller reads as *wait, sign, send, classify*::
+
+    for attempt in policy.attempts(deadline, "InvokeEndpoint my-endpoint"):
+        await attempt.wait()            # backoff and adaptive rate limit
+        ...send...
+        attempt.failed(error)           # raises it unless another attempt follows
+        attempt.succeeded(status, request_id)
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import random
 import time
+from collections.abc import Iterator
 
 import anyio
 from botocore.retries.adaptive import RateClocker
 from botocore.retries.bucket import Clock
 from botocore.retries.throttling import CubicCalculator
 
+from ._deadline import Deadline
 from .errors import (
+    CertificateError,
     ConnectTimeoutError,
     ModelNotReadyException,
     NetworkError,
@@ -38,7 +52,9 @@ from .errors import (
     ServiceError,
 )
 
-__all__ = ["RetryPolicy"]
+__all__ = ["Attempt", "RetryPolicy"]
+
+logger = logging.getLogger("asyncsagemaker")
 
 _TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 _TRANSIENT_CODES = frozenset(
@@ -128,6 +144,8 @@ class RetryPolicy:
 
     def is_retryable(self, error: SageMakerError) -> bool:
         """Whether the service or network failure ``error`` may succeed if tried again."""
+        if isinstance(error, CertificateError):
+            return False
         if isinstance(error, (NetworkError, ConnectTimeoutError, ReadTimeoutError)):
             return True
         if not isinstance(error, ServiceError):
@@ -183,3 +201,91 @@ class RetryPolicy:
     @property
     def quota(self) -> int:
         return self._quota
+
+    def attempts(self, deadline: Deadline, label: str) -> Iterator[Attempt]:
+        """Attempts of one call, in order; ``label`` names the call in debug logs."""
+        run = _Run()
+        for number in itertools.count(1):
+            yield Attempt(self, run, number, deadline, label)
+
+
+class _Run:
+    """What the attempts of one call share: quota taken so far, the next backoff."""
+
+    __slots__ = ("cost", "delay")
+
+    def __init__(self) -> None:
+        self.cost = 0
+        self.delay = 0.0
+
+
+class Attempt:
+    """One try of a call; tells the policy how it went, which decides what follows."""
+
+    __slots__ = ("_deadline", "_label", "_policy", "_run", "number", "sent_at")
+
+    def __init__(
+        self, policy: RetryPolicy, run: _Run, number: int, deadline: Deadline, label: str
+    ) -> None:
+        self._policy = policy
+        self._run = run
+        self._deadline = deadline
+        self._label = label
+        self.number = number
+        self.sent_at = 0.0
+
+    async def wait(self) -> None:
+        """Sleep the backoff chosen after the previous attempt, then the rate limit."""
+        policy, run = self._policy, self._run
+        if run.delay:
+            await anyio.sleep(run.delay)
+            run.delay = 0.0
+        if policy.limits_rate:
+            await policy.before_attempt()
+        self.sent_at = time.monotonic()
+
+    def succeeded(self, status: int, request_id: str | None) -> None:
+        policy = self._policy
+        policy.record_success(self._run.cost)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s attempt %d/%d: HTTP %d in %.1f ms [request id %s]",
+                self._label,
+                self.number,
+                policy.max_attempts,
+                status,
+                (time.monotonic() - self.sent_at) * 1000,
+                request_id,
+            )
+
+    def failed(self, error: SageMakerError) -> None:
+        """Raise ``error`` unless the call is tried again (after :meth:`wait`'s backoff)."""
+        policy, run = self._policy, self._run
+        policy.record_failure(error)
+        delay = policy.backoff(self.number)
+        retry = (
+            self.number < policy.max_attempts
+            and policy.is_retryable(error)
+            and self._deadline.allows(delay)
+            and policy.acquire_retry(error)  # last: only a retry that happens costs
+        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s attempt %d/%d: %s in %.1f ms%s",
+                self._label,
+                self.number,
+                policy.max_attempts,
+                _describe(error),
+                (time.monotonic() - self.sent_at) * 1000,
+                f"; retrying in {delay:.2f} s" if retry else "; not retried",
+            )
+        if not retry:
+            raise error
+        run.cost += policy.cost_of(error)
+        run.delay = delay
+
+
+def _describe(error: SageMakerError) -> str:
+    code = getattr(error, "code", "") or type(error).__name__
+    status = getattr(error, "status_code", None)
+    return f"{code} (HTTP {status})" if status else code

@@ -22,7 +22,6 @@ import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
-    Awaitable,
     Callable,
     Coroutine,
     Generator,
@@ -31,19 +30,18 @@ from collections.abc import (
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
-import anyio
-
+from ._http import RawResponse
 from ._stats import StreamStats
 from .errors import (
-    DeadlineExceededError,
     InternalStreamFailure,
     ModelStreamError,
+    NetworkError,
     ProtocolError,
-    ReadTimeoutError,
+    SageMakerError,
     StreamConsumedError,
     StreamError,
     StreamInterruptedError,
+    UsageError,
 )
 from .eventstream import Decoder, Headers
 
@@ -88,14 +86,13 @@ class ResponseStream:
 
     def __init__(
         self,
-        response: aiohttp.ClientResponse,
+        response: RawResponse,
         attributes: Mapping[str, str | None],
         *,
         started: float,
-        deadline: float | None = None,
         max_message_bytes: int | None = None,
     ) -> None:
-        self._response = response
+        self._body = response.body
         self.status_code: int = response.status
         self.headers: Mapping[str, str] = response.headers
         self.request_id: str | None = response.headers.get("x-amzn-RequestId")
@@ -103,7 +100,6 @@ class ResponseStream:
         self.invoked_production_variant: str | None = attributes.get("invoked_production_variant")
         self.custom_attributes: str | None = attributes.get("custom_attributes")
         self._started = started
-        self._deadline = deadline
         self._decoder = Decoder(max_message_bytes) if max_message_bytes else Decoder()
         self._iterator: weakref.ref[AsyncGenerator[bytes, None]] | None = None
         self._iterated = False
@@ -136,15 +132,16 @@ class ResponseStream:
 
     async def _iterate(self) -> AsyncGenerator[bytes, None]:
         decoder = self._decoder
+        body = self._body
         part_headers: Headers | None = None
         try:
             while True:
                 try:
-                    chunk = await self._read_chunk()
-                except StreamError:
+                    chunk = await body.read_chunk()
+                except SageMakerError as exc:
                     if self._aborted:
                         return
-                    raise
+                    raise self._failure(exc) from exc.__cause__
                 if self._aborted:
                     return
                 if not chunk:
@@ -165,6 +162,10 @@ class ResponseStream:
                     yield payload
                 if decoder.failed:  # intact parts before a fault went out; now the fault
                     decoder.close()
+        except SageMakerError as exc:
+            if exc.request_id is None:
+                exc.request_id = self.request_id
+            raise
         finally:
             self._finish(reusable=False)
 
@@ -176,27 +177,10 @@ class ResponseStream:
             return headers.get(":event-type") == "PayloadPart"
         raise _stream_exception(headers, payload)
 
-    async def _read_chunk(self) -> bytes:
-        try:
-            if self._deadline is None:
-                return await self._response.content.readany()
-            with anyio.fail_after(max(self._deadline - time.monotonic(), 0)):
-                return await self._response.content.readany()
-        except aiohttp.ServerTimeoutError:
-            raise ReadTimeoutError(
-                "no data from the model within read_timeout; the stream was closed"
-            ) from None
-        except TimeoutError:
-            if self._deadline is not None and time.monotonic() >= self._deadline:
-                raise DeadlineExceededError(
-                    "the stream did not finish within total_timeout; it was closed"
-                ) from None
-            raise ReadTimeoutError("no data from the model within read_timeout") from None
-        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
-            # ClientPayloadError: cut off mid-body; RuntimeError: the client was closed
-            raise self._lost(exc) from exc
-
-    def _lost(self, exc: BaseException) -> StreamError:
+    def _failure(self, exc: SageMakerError) -> SageMakerError:
+        """What a failed read means for the stream: the connection was lost, mid-message or not."""
+        if not isinstance(exc, NetworkError) or isinstance(exc, StreamError):
+            return exc  # timeouts, a closed client: as they are
         if self._decoder.buffered:
             return ProtocolError(
                 "truncated stream: the connection closed in the middle of a message "
@@ -210,9 +194,9 @@ class ResponseStream:
         self._closed = True
         self._ended_at = time.monotonic()
         if reusable:
-            self._response.release()
+            self._body.release()
         else:
-            self._response.close()
+            self._body.abort()
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -246,7 +230,7 @@ class ResponseStream:
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         if not getattr(self, "_closed", True):
             _warn(f"unclosed {self!r}: use `async with` or aclose()", ResourceWarning, stacklevel=1)
-            self._response.close()
+            self._body.abort()
 
     @property
     def stats(self) -> StreamStats:
@@ -268,28 +252,25 @@ class ResponseStream:
 
     async def _through(self, decoder: Any) -> AsyncIterator[Any]:
         """Feed every part through a sans-IO decoder and yield what it produces."""
-        async with contextlib.aclosing(self):
-            async for part in self:
-                for item in decoder.feed(part):
+        try:
+            async with contextlib.aclosing(self):
+                async for part in self:
+                    for item in decoder.feed(part):
+                        yield item
+                    if getattr(decoder, "done", False):
+                        return
+                for item in decoder.close():
                     yield item
-                if getattr(decoder, "done", False):
-                    return
-            for item in decoder.close():
-                yield item
+        except SageMakerError as exc:
+            if exc.request_id is None:
+                exc.request_id = self.request_id
+            raise
 
-    async def text(self, errors: str = "strict") -> AsyncIterator[str]:
+    def text(self, errors: str = "strict") -> AsyncIterator[str]:
         """The answer as text, decoded as UTF-8 safely across part boundaries."""
         from .codecs import TextDecoder
 
-        decoder = TextDecoder(errors=errors)
-        async with contextlib.aclosing(self):
-            async for part in self:
-                text = decoder.feed(part)
-                if text:
-                    yield text
-            rest = decoder.close()
-            if rest:
-                yield rest
+        return self._through(_Pieces(TextDecoder(errors=errors)))
 
     def lines(self) -> AsyncIterator[str]:
         """The answer line by line (``\\n`` or ``\\r\\n``); a last line without one too."""
@@ -316,22 +297,60 @@ class ResponseStream:
         return self._through(TokenDecoder(format=format))
 
 
-class StreamCall(Awaitable[ResponseStream]):
+class _Pieces:
+    """A decoder that returns one string per call, as one that returns lists."""
+
+    __slots__ = ("_decoder",)
+
+    def __init__(self, decoder: Any) -> None:
+        self._decoder = decoder
+
+    def feed(self, data: bytes) -> list[str]:
+        text: str = self._decoder.feed(data)
+        return [text] if text else []
+
+    def close(self) -> list[str]:
+        text: str = self._decoder.close()
+        return [text] if text else []
+
+
+class StreamCall(Coroutine[Any, Any, ResponseStream]):
     """What ``invoke_endpoint_with_response_stream`` returns: await it or ``async with`` it.
 
     ``stream = await client.invoke_endpoint_with_response_stream(...)`` leaves
-    closing to you; ``async with ... as stream:`` closes it on the way out.
+    closing to you; ``async with ... as stream:`` closes it on the way out.  It is a
+    real coroutine, as aiohttp's request context manager is, so
+    ``asyncio.create_task(client.invoke_endpoint_with_response_stream(...))`` works.
+    Used any other way (``async for`` over it, a stream attribute on it, dropped
+    without being awaited) it says what to write instead.
     """
 
+    __slots__ = ("_coroutine", "_started", "_stream")
+
     def __init__(self, opener: Coroutine[Any, Any, ResponseStream]) -> None:
-        self._opener = opener
+        self._coroutine = opener
         self._stream: ResponseStream | None = None
+        self._started = False
+
+    def send(self, value: Any) -> Any:
+        self._started = True
+        return self._coroutine.send(value)
+
+    def throw(self, *args: Any) -> Any:
+        self._started = True
+        return self._coroutine.throw(*args)
+
+    def close(self) -> None:
+        self._started = True
+        self._coroutine.close()
 
     def __await__(self) -> Generator[Any, None, ResponseStream]:
-        return self._opener.__await__()
+        self._started = True
+        return self._coroutine.__await__()
 
     async def __aenter__(self) -> ResponseStream:
-        self._stream = await self._opener
+        self._started = True
+        self._stream = await self._coroutine
         return self._stream
 
     async def __aexit__(
@@ -342,3 +361,40 @@ class StreamCall(Awaitable[ResponseStream]):
     ) -> None:
         if self._stream is not None:
             await self._stream.aclose()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._abandon()
+        raise UsageError(_MISUSE_ITERATE)
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("_") and hasattr(ResponseStream, name):
+            self._abandon()
+            raise UsageError(
+                f"{name!r} belongs to the stream, not to the call that opens it: "
+                "`async with client.invoke_endpoint_with_response_stream(...) as stream:` "
+                f"then `stream.{name}`"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _abandon(self) -> None:
+        """Drop the unstarted request quietly: the error says what to write instead."""
+        if not self._started:
+            self._started = True
+            self._coroutine.close()
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        if not getattr(self, "_started", True):
+            self._coroutine.close()  # in place of Python's warning naming a private method
+            _warn(_NEVER_AWAITED, RuntimeWarning, stacklevel=1)
+
+
+_MISUSE_ITERATE = (
+    "invoke_endpoint_with_response_stream(...) opens a stream and must be awaited first: "
+    "write `async with client.invoke_endpoint_with_response_stream(...) as stream:` and "
+    "then `async for part in stream:` (or `stream = await client.invoke_...(...)`)"
+)
+_NEVER_AWAITED = (
+    "invoke_endpoint_with_response_stream(...) was never awaited, so no request was sent: "
+    "use `async with client.invoke_endpoint_with_response_stream(...) as stream:` "
+    "or `stream = await client.invoke_endpoint_with_response_stream(...)`"
+)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CertificateError",
     "ClientClosedError",
     "ConfigurationError",
     "ConnectTimeoutError",
@@ -51,6 +52,7 @@ __all__ = [
     "StreamError",
     "StreamInterruptedError",
     "ThrottlingException",
+    "UsageError",
     "ValidationError",
 ]
 
@@ -82,6 +84,14 @@ class CredentialsError(SageMakerError):
 
 class ClientClosedError(SageMakerError, RuntimeError):
     """The client was used after ``close()``."""
+
+
+class UsageError(SageMakerError, TypeError):
+    """The API was used in a way that cannot work; the message says what to write instead.
+
+    For example ``async for`` over ``client.invoke_endpoint_with_response_stream(...)``
+    itself, without ``await`` or ``async with`` first.
+    """
 
 
 class StreamConsumedError(SageMakerError, RuntimeError):
@@ -236,6 +246,14 @@ class DeadlineExceededError(SageMakerTimeoutError):
 
 class NetworkError(SageMakerError, ConnectionError):
     """The connection failed or was reset; also a built-in ``ConnectionError``."""
+
+
+class CertificateError(NetworkError):
+    """The server's TLS certificate was not accepted (never retried: it would fail again).
+
+    The message names the problem (expired, self-signed, wrong host name...).  For a
+    private CA, give its bundle with ``AWS_CA_BUNDLE`` or ``ca_bundle`` in the profile.
+    """
 
 
 class StreamInterruptedError(StreamError, NetworkError):

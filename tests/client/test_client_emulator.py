@@ -571,7 +571,8 @@ async def test_garbage_collected_stream_and_client_warn(start_emulator: Emulator
             issubclass(w.category, ResourceWarning) and "ResponseStream" in str(w.message)
             for w in caught
         )
-    http = client._http
+    assert client._ready is not None
+    transport = client._ready.transport  # to close the pool after the warning
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         del client
@@ -580,8 +581,7 @@ async def test_garbage_collected_stream_and_client_warn(start_emulator: Emulator
             issubclass(w.category, ResourceWarning) and "SageMakerRuntime" in str(w.message)
             for w in caught
         )
-    assert http is not None
-    await http.close()
+    await transport.aclose()
 
 
 async def test_closed_client_refuses_calls(start_emulator: EmulatorFactory) -> None:

@@ -1,0 +1,80 @@
+"""The transport seam: what the client hands a transport and what it gets back.
+
+Stdlib only.  The client builds a :class:`Request` (the exact bytes to send, already
+signed), a transport sends it and returns a :class:`RawResponse` as soon as the
+status and headers are in.  Its ``body`` is a :class:`BodySource`: chunks of bytes,
+read only when asked, knowing nothing of event streams.  Every failure a transport
+or a body source raises is already one of our errors (the transport's error map),
+and the deadline of the call (``_deadline.Deadline``) is the transport's to keep.
+
+Two transports stand behind this seam: aiohttp for HTTP/1.1 (``_transport``) and,
+for tests, ``testing.MockTransport``; the HTTP/2 transport of the bidirectional call
+follows the same rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ._deadline import Deadline
+
+__all__ = ["BodySource", "RawResponse", "Request", "Transport"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Request:
+    """One attempt, ready for the wire: ``url`` is exact (already percent-encoded)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class BodySource(Protocol):
+    """The body of a response, pulled chunk by chunk (backpressure is the caller's pace)."""
+
+    async def read_chunk(self) -> bytes:
+        """The next bytes that arrived (waits for some); ``b""`` once the body ended."""
+        ...
+
+    async def read_all(self) -> bytes:
+        """Everything left, joined (for whole answers and error bodies)."""
+        ...
+
+    def release(self) -> None:
+        """The body was read to its end: its connection may serve another request."""
+        ...
+
+    def abort(self) -> None:
+        """Stop now: the connection is closed, never returned half-read."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RawResponse:
+    """Status and headers of a response, with its body still to be read."""
+
+    status: int
+    headers: Mapping[str, str]  # looked up case-insensitively
+    body: BodySource
+
+
+class Transport(Protocol):
+    """Sends requests; owns the connections (a pool) and the deadline rules."""
+
+    async def send(self, request: Request, deadline: Deadline) -> RawResponse:
+        """Send ``request``; return once the response headers arrived.
+
+        Raises only our errors: ``ConnectTimeoutError``, ``ReadTimeoutError``,
+        ``DeadlineExceededError``, ``NetworkError`` (and subclasses),
+        ``ClientClosedError``, ``ParamValidationError``.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Close every connection; bodies still being read end with ``NetworkError``."""
+        ...

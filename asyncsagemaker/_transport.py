@@ -1,0 +1,303 @@
+"""The HTTP/1.1 transport on aiohttp: the only client module that imports aiohttp.
+
+:class:`AiohttpTransport` sends a signed :class:`~asyncsagemaker._http.Request` and
+returns a :class:`~asyncsagemaker._http.RawResponse` once the headers are in; the
+body is read chunk by chunk through :class:`_Body`.  Everything aiohttp, asyncio,
+the OS or the TLS layer can raise goes through one error map, :func:`translate`,
+into our error tree, so nothing else ever leaves the seam.
+
+Timeouts, as ``_deadline`` describes them: ``connect_timeout`` is aiohttp's
+``sock_connect``; ``read_timeout`` is aiohttp's ``sock_read`` while waiting for the
+response headers, then (from the first chunk of the body on) our watchdog, which
+re-arms no timer per read.  Two aiohttp behaviours are handled here on purpose:
+
+* aiohttp restarts its read timer on every chunk received; after the headers we set
+  the connection's ``read_timeout`` to ``None`` and let the watchdog keep the time.
+* When the C parser finds a malformed chunked encoding mid-body it fails the
+  connection but never the body reader, so a read would wait forever.  While a body
+  is read, the connection's failure is passed on to the body reader as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import aiohttp
+import yarl
+from aiohttp.http_exceptions import HttpProcessingError
+
+from ._deadline import Deadline, Watchdog
+from ._http import RawResponse, Request
+from .errors import (
+    CertificateError,
+    ClientClosedError,
+    ConnectTimeoutError,
+    NetworkError,
+    ParamValidationError,
+    ReadTimeoutError,
+    SageMakerError,
+)
+
+__all__ = ["BODY", "REQUEST", "AiohttpTransport", "map_errors", "translate"]
+
+_SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
+_URL_CACHE_SIZE = 256
+
+
+def _text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _certificate(exc: Any, during: str) -> SageMakerError:
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        problem = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
+        where = f"{exc.host}:{exc.port}"
+    else:
+        problem, where = exc, "the server"
+    return CertificateError(
+        f"the TLS certificate of {where} was not accepted: {problem} "
+        "(a private CA? pass its bundle as AWS_CA_BUNDLE or ca_bundle in the profile)"
+    )
+
+
+def _bad_arguments(exc: BaseException, during: str) -> SageMakerError:
+    if during == REQUEST:
+        return ParamValidationError(f"the request could not be sent as given: {_text(exc)}")
+    return NetworkError(f"unexpected failure during {during}: {_text(exc)}")
+
+
+REQUEST = "the request"
+BODY = "reading the response body"
+
+#: The error map: the first row whose types match gives our error (subclasses first).
+_ROWS: tuple[tuple[Any, Callable[[Any, str], SageMakerError]], ...] = (
+    ((aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError), _certificate),
+    (
+        aiohttp.ConnectionTimeoutError,
+        lambda e, during: ConnectTimeoutError(f"could not connect within connect_timeout: {e}"),
+    ),
+    (
+        (aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError),
+        lambda e, during: ReadTimeoutError(f"no data for read_timeout during {during}: {_text(e)}"),
+    ),
+    (
+        aiohttp.ClientConnectorError,
+        lambda e, during: NetworkError(f"could not connect to {e.host}:{e.port}: {e.os_error}"),
+    ),
+    (
+        aiohttp.ServerDisconnectedError,
+        lambda e, during: NetworkError(f"the server closed the connection during {during}"),
+    ),
+    (
+        aiohttp.ClientPayloadError,
+        lambda e, during: NetworkError(f"the response body was cut off or malformed: {_text(e)}"),
+    ),
+    (
+        # aiohttp's parser errors; while reading the headers it wraps them as a
+        # ClientResponseError (we never ask it to raise for a status)
+        (HttpProcessingError, aiohttp.ClientResponseError),
+        lambda e, during: NetworkError(
+            f"the server's answer is not valid HTTP/1.1 ({during}): {_text(e)}"
+        ),
+    ),
+    (ssl.SSLError, lambda e, during: NetworkError(f"TLS failed during {during}: {_text(e)}")),
+    (
+        (aiohttp.ClientError, OSError),
+        lambda e, during: NetworkError(f"{_text(e)} (during {during})"),
+    ),
+    ((ValueError, TypeError), _bad_arguments),
+)
+
+
+def translate(exc: BaseException, *, during: str, closed: bool = False) -> SageMakerError:
+    """The one error map: an exception from below the seam as one of ours.
+
+    ``during`` says what was under way (:data:`REQUEST` or :data:`BODY`); ``closed``
+    whether the client was closed meanwhile, which is then the reason a request failed
+    (a body cut off by it is a lost connection, which the stream reports as such).
+    """
+    if isinstance(exc, SageMakerError):
+        return exc
+    if (
+        closed
+        and during == REQUEST
+        and isinstance(exc, (aiohttp.ClientError, OSError, RuntimeError))
+    ):
+        return ClientClosedError("the client was closed while the call was under way")
+    for kinds, make in _ROWS:
+        if isinstance(exc, kinds):
+            return make(exc, during)
+    return NetworkError(f"unexpected failure during {during}: {_text(exc)}")
+
+
+@contextlib.contextmanager
+def map_errors(*, during: str, closed: Callable[[], bool] = lambda: False) -> Iterator[None]:
+    """Translate whatever escapes the block with :func:`translate`."""
+    try:
+        yield
+    except SageMakerError:
+        raise
+    except Exception as exc:
+        raise translate(exc, during=during, closed=closed()) from exc
+
+
+def _keepalive_socket(addr_info: Any) -> socket.socket:
+    family, kind, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=kind, proto=proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return sock
+
+
+class AiohttpTransport:
+    """A pool of HTTP/1.1 connections (per client), on aiohttp.
+
+    ``max_connections`` bounds connections, hence concurrent streams (others wait
+    for one, within their total_timeout).  ``ssl_context`` (a CA bundle) and
+    ``proxy`` apply to every request.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        tcp_keepalive: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        proxy: str | None = None,
+    ) -> None:
+        self._max_connections = max_connections
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+        self._tcp_keepalive = tcp_keepalive
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self._proxy = proxy
+        self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, yarl.URL] = {}
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError("this client was closed; create a new one")
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections,
+            socket_factory=_keepalive_socket if self._tcp_keepalive else None,
+            ssl=self._ssl,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=False,
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+        )
+        return self._session
+
+    def _url(self, text: str) -> yarl.URL:
+        url = self._urls.get(text)
+        if url is None:  # yarl parses; the same few endpoints are called over and over
+            url = yarl.URL(text, encoded=True)
+            if len(self._urls) < _URL_CACHE_SIZE:
+                self._urls[text] = url
+        return url
+
+    async def send(self, request: Request, deadline: Deadline) -> RawResponse:
+        session = self._session or self._open()
+        try:
+            response = await session.request(
+                request.method,
+                self._url(request.url),
+                data=request.body,
+                headers=request.headers,
+                allow_redirects=False,
+                proxy=self._proxy,
+            )
+        except Exception as exc:
+            raise translate(exc, during=REQUEST, closed=self._closed) from exc
+        return RawResponse(response.status, response.headers, _Body(response, deadline, self))
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
+
+
+class _Body:
+    """A response body read through aiohttp, under the call's watchdog."""
+
+    __slots__ = ("_content", "_done", "_loop", "_protocol", "_response", "_transport", "_watchdog")
+
+    def __init__(
+        self, response: aiohttp.ClientResponse, deadline: Deadline, transport: AiohttpTransport
+    ) -> None:
+        self._response = response
+        self._content = response.content
+        self._transport = transport
+        self._done = False
+        self._loop = asyncio.get_running_loop()
+        self._watchdog: Watchdog | None = deadline.watchdog(self._fail)
+        connection = response.connection
+        self._protocol: Any = None
+        protocol: Any = connection.protocol if connection is not None else None
+        if protocol is not None:
+            protocol.read_timeout = None  # the watchdog keeps the time from here on
+            protocol.set_exception = self._protocol_failed
+            self._protocol = protocol
+
+    def _protocol_failed(self, exc: BaseException, *args: Any) -> None:
+        """The connection failed: fail the body reader too (see the module docstring)."""
+        protocol = self._protocol
+        type(protocol).set_exception(protocol, exc, *args)
+        if self._content.exception() is None:
+            self._content.set_exception(exc)
+
+    def _fail(self, error: SageMakerError) -> None:
+        if self._content.exception() is None:
+            self._content.set_exception(error)
+
+    async def read_chunk(self) -> bytes:
+        watchdog = self._watchdog
+        if watchdog is not None:
+            watchdog.waiting_since = self._loop.time()
+        try:
+            return await self._content.readany()
+        except Exception as exc:
+            raise translate(exc, during=BODY, closed=self._transport.closed) from exc
+        finally:
+            if watchdog is not None:
+                watchdog.waiting_since = None
+
+    async def read_all(self) -> bytes:
+        chunks = []
+        while chunk := await self.read_chunk():
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _finish(self) -> None:
+        self._done = True
+        if self._watchdog is not None:
+            self._watchdog.stop()
+        protocol = self._protocol
+        if protocol is not None:
+            self._protocol = None
+            with contextlib.suppress(AttributeError):
+                del protocol.set_exception  # the connection may serve another request
+
+    def release(self) -> None:
+        if not self._done:
+            self._finish()
+            self._response.release()
+
+    def abort(self) -> None:
+        if not self._done:
+            self._finish()
+            self._response.close()
