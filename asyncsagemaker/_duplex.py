@@ -299,8 +299,8 @@ class DuplexCall:
         if duplex is None:
             return
         try:
-            if exc_type is None and duplex._pump is None:
-                with contextlib.suppress(StreamError, NetworkError):
+            if exc_type is None and duplex._pump is None and duplex._stream.error is None:
+                with contextlib.suppress(SageMakerError):  # the stream failed meanwhile
                     await duplex.end_input()  # then a reset, below, if output was left unread
         finally:
             await duplex.aclose()

@@ -6,8 +6,8 @@ once the response headers arrived, and leaves the request body open, so that the
 caller sends while it reads.  Its rules:
 
 * **Connections.** ``https://``: TLS with ALPN ``h2`` (a server that does not
-  choose ``h2`` is refused with a clear error); ``http://``: cleartext h2c with
-  prior knowledge.  One connection per origin carries concurrent streams up to
+  choose ``h2`` is a ConfigurationError, never retried); ``http://``: cleartext
+  h2c with prior knowledge.  One connection per origin carries concurrent streams up to
   the peer's ``MAX_CONCURRENT_STREAMS``; more streams open another connection.
   After a GOAWAY a connection takes no new stream, so new calls go to a new one.
   A PING every ``keepalive`` seconds finds a dead peer (no answer within the next
@@ -49,6 +49,7 @@ from ._http import RawResponse, Request
 from ._transport import REQUEST, translate
 from .errors import (
     ClientClosedError,
+    ConfigurationError,
     ConnectTimeoutError,
     NetworkError,
     ReadTimeoutError,
@@ -538,7 +539,7 @@ class H2Transport:
             chosen = writer.get_extra_info("ssl_object").selected_alpn_protocol()
             if chosen != "h2":
                 writer.close()
-                raise NetworkError(
+                raise ConfigurationError(
                     f"{origin} did not negotiate HTTP/2 over TLS (ALPN chose {chosen!r}); "
                     "bidirectional streams need an HTTP/2 endpoint (port 8443 on AWS)"
                 )

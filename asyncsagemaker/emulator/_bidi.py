@@ -46,6 +46,7 @@ from .._bidi_events import (
     encode_payload_part,
     parse_payload_part,
 )
+from .._bidi_model import MEMBERS as BIDI_MEMBERS
 from .._event_signing import STREAMING_PAYLOAD, EventSignatureError, EventVerifier
 from ..errors import ParamValidationError, ProtocolError
 from ..eventstream import DEFAULT_MAX_MESSAGE_BYTES, Decoder, Message
@@ -67,15 +68,10 @@ logger = logging.getLogger("asyncsagemaker.emulator")
 _ROUTE = re.compile(r"^/endpoints/(?P<name>[^/]*)/invocations-bidirectional-stream$")
 _SIGNATURE = re.compile(r"Signature=([0-9a-f]{64})")
 _SCOPE = re.compile(r"Credential=([^/\s]+)/\d{8}/([^/\s]+)/")
-_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"
-MEMBERS = (
-    Member("target_variant", "x-amzn-sagemaker-target-variant", "targetVariant", 63, _NAME),
-    Member("model_invocation_path", "x-amzn-sagemaker-model-invocation-path",
-           "modelInvocationPath", 100, r"^[A-Za-z0-9\-._]+(?:/[A-Za-z0-9\-._]+)*$"),
-    Member("model_query_string", "x-amzn-sagemaker-model-query-string", "modelQueryString",
-           2048, r"^[a-zA-Z0-9][A-Za-z0-9_-]*=(?:[A-Za-z0-9._~\-]|%[0-9A-Fa-f]{2})+"
-                 r"(?:&[a-zA-Z0-9][A-Za-z0-9_-]*=(?:[A-Za-z0-9._~\-]|%[0-9A-Fa-f]{2})+)*$"),
-)  # fmt: skip
+MEMBERS = tuple(
+    Member(m.attribute, m.header.lower(), m.model_name, m.max_length, f"^{m.pattern}$")
+    for m in BIDI_MEMBERS
+)
 _ENVELOPE_OVERHEAD = 16 + 15 + 20 + 512  # framing, :date, :chunk-signature, inner headers
 _NO_FAULTS = BidiFaults()
 

@@ -74,3 +74,47 @@ def connect(
                 await client.close()
 
     return run
+
+
+ClientRig = Callable[..., AbstractAsyncContextManager[tuple[Emulator, Any]]]
+
+
+@pytest.fixture
+def rig(
+    transport: str,
+    server_ssl: ssl.SSLContext,
+    ca: trustme.CA,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> ClientRig:
+    """``async with rig(**Emulator kwargs) as (emulator, client)``: our SageMakerRuntime
+    against the emulator's HTTP/2 listener, over h2c and over TLS (the CA trusted
+    through ``AWS_CA_BUNDLE``), signature checks on.  ``client_kwargs=`` go to the client.
+    """
+    from asyncsagemaker import SageMakerRuntime
+
+    if transport == "tls":
+        bundle = tmp_path / "ca.pem"
+        bundle.write_bytes(ca.cert_pem.bytes())
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
+
+    @asynccontextmanager
+    async def run(
+        client_kwargs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> AsyncIterator[tuple[Emulator, Any]]:
+        kwargs.setdefault("credentials", {AKID: SECRET})
+        kwargs.setdefault("token_delay", 0.0)
+        tls = transport == "tls"
+        async with Emulator(bidi_port=0, ssl_context=server_ssl if tls else None, **kwargs) as emu:
+            url = emu.bidi_url.replace("127.0.0.1", "localhost") if tls else emu.bidi_url
+            options: dict[str, Any] = {
+                "region_name": "us-east-1",
+                "bidi_endpoint_url": url,
+                "aws_access_key_id": AKID,
+                "aws_secret_access_key": SECRET,
+                **(client_kwargs or {}),
+            }
+            async with SageMakerRuntime(**options) as client:
+                yield emu, client
+
+    return run
