@@ -479,25 +479,29 @@ class H2Transport:
             self._ssl = context
         return self._ssl
 
-    async def open(self, request: Request, deadline: Deadline) -> H2Stream:
-        """Send ``request``'s headers (its body stays open); return once the answer's came."""
+    async def open(
+        self, request: Request, deadline: Deadline, *, end_stream: bool = False
+    ) -> H2Stream:
+        """Send ``request`` (its body stays open unless ``end_stream``); return once the
+        response headers came."""
         if self._closed:
             raise ClientClosedError("this client was closed; create a new one")
         origin = _origin(request.url)
         connection = await self._connection(origin, deadline)
         stream = connection.open(request)
-        if request.body:
-            await stream.send(request.body)
+        if request.body or end_stream:
+            try:
+                await stream.send(request.body, end_stream=end_stream)
+            except StreamError:
+                if not stream.status:  # no answer explains it: the failure is the news
+                    raise
         await stream.response(self._read_timeout)
         stream.watch(deadline)
         return stream
 
     async def send(self, request: Request, deadline: Deadline) -> RawResponse:
-        """The seam's ``send``: a whole request body, then the response as a body source."""
-        stream = await self.open(
-            Request(request.method, request.url, request.headers, b""), deadline
-        )
-        await stream.send(request.body, end_stream=True)
+        """The seam's ``send``: the whole request, then the response as a body source."""
+        stream = await self.open(request, deadline, end_stream=True)
         return RawResponse(stream.status, stream.headers, stream)
 
     async def _connection(self, origin: str, deadline: Deadline) -> _Connection:

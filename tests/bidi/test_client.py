@@ -15,6 +15,7 @@ import pytest
 
 from asyncsagemaker import BidiPart, DuplexStream, SageMakerRuntime, UsageError
 from asyncsagemaker.emulator import BidiInvocation, Emulator
+from tests._support import BOTH_LOOPS
 from tests.bidi.conftest import ClientRig
 
 pytestmark = pytest.mark.anyio
@@ -30,6 +31,7 @@ async def wait_for_record(emu: Emulator, outcome: str, timeout: float = 1.0) -> 
     raise AssertionError(f"record outcome {emu.bidi_records[-1].outcome!r}, wanted {outcome!r}")
 
 
+@BOTH_LOOPS
 async def test_echo(rig: ClientRig) -> None:
     async with rig() as (emu, client):
         async with client.invoke_endpoint_with_bidirectional_stream("echo") as duplex:
@@ -64,6 +66,7 @@ async def test_a_part_comes_back_before_end_input(rig: ClientRig) -> None:
             assert [p async for p in duplex] == []
 
 
+@BOTH_LOOPS
 async def test_send_and_receive_from_two_tasks_a_thousand_parts_each_way(rig: ClientRig) -> None:
     async with rig() as (emu, client):
         async with client.invoke_endpoint_with_bidirectional_stream("echo") as duplex:
@@ -194,6 +197,7 @@ async def test_leaving_early_resets_the_stream_within_a_second(rig: ClientRig, h
         assert time.monotonic() - left < 1.0
         await wait_for_record(emu, "client_reset")
         assert emu.bidi_records[-1].model_cancelled
+        assert emu.bidi_records[-1].reset_code == 8  # RST_STREAM(CANCEL)
 
 
 async def test_input_is_pumped_by_the_stream(rig: ClientRig) -> None:
