@@ -4,12 +4,19 @@
 Creates ``.venv`` with the standard library's venv on first use, installs the
 project with its test and dev extras (again whenever ``pyproject.toml`` changes),
 then runs the job inside it.  Needs nothing but Python 3.10+.
+
+* ``demo``: stream a chat answer from the embedded emulator through the real client.
+* ``test``: the whole suite, with branch coverage (child processes included).
+* ``lint``: ruff check, ruff format --check, mypy --strict (package and tests).
+* ``versions``: the whole suite again on the oldest and the newest supported CPython
+  found on this machine (on ``PATH`` or under pyenv), each in a venv of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -17,71 +24,138 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
-STAMP = VENV / ".dev-stamp"
+SUPPORTED = ((3, 10), (3, 11), (3, 12), (3, 13))  # keep in step with pyproject's classifiers
+LINTED = ("asyncsagemaker", "tests", "benchmarks", "examples", "dev.py")
 
 
-def ensure_venv() -> None:
-    if not PYTHON.exists():
-        print("dev.py: creating .venv", file=sys.stderr)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == wanted:
-        return
-    print("dev.py: installing asyncsagemaker[dev] into .venv", file=sys.stderr)
-    pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "-q"]
+def _python_in(env: Path) -> Path:
+    return env / ("Scripts" if os.name == "nt" else "bin") / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_venv(env: Path = VENV, base: str = sys.executable, extras: str = "dev") -> Path:
+    """A venv at ``env`` made by ``base``, with the project installed (editable)."""
+    python = _python_in(env)
+    if not python.exists():
+        print(f"dev.py: creating {env.name}", file=sys.stderr)
+        if base == sys.executable:
+            venv.EnvBuilder(with_pip=True).create(env)
+        else:
+            subprocess.run([base, "-m", "venv", str(env)], check=True)
+    stamp = env / ".dev-stamp"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return python
+    print(f"dev.py: installing asyncsagemaker[{extras}] into {env.name}", file=sys.stderr)
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "install", "-e", f"{ROOT}[dev]"], check=True)
-    STAMP.write_text(wanted)
+    subprocess.run([*pip, "install", "-e", f"{ROOT}[{extras}]"], check=True)
+    stamp.write_text(wanted)
+    return python
 
 
-def run(*cmd: str) -> int:
-    return subprocess.call(list(cmd), cwd=ROOT)
+def run(*cmd: str, env: dict[str, str] | None = None) -> int:
+    return subprocess.call(list(cmd), cwd=ROOT, env=env)
+
+
+def test(python: Path, args: list[str], *, coverage: bool) -> int:
+    """The suite; with ``coverage``, branch coverage of the package, subprocesses too."""
+    if not coverage:
+        return run(str(python), "-m", "pytest", *args)
+    data = ROOT / ".coverage-data"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir()
+    env = dict(os.environ, COVERAGE_FILE=str(data / "coverage"))
+    status = run(str(python), "-m", "coverage", "run", "-m", "pytest", *args, env=env)
+    run(str(python), "-m", "coverage", "combine", "-q", env=env)
+    run(str(python), "-m", "coverage", "report", env=env)
+    return status
+
+
+def lint(python: Path) -> int:
+    status = run(str(python), "-m", "ruff", "check", *LINTED)
+    status |= run(str(python), "-m", "ruff", "format", "--check", *LINTED)
+    status |= run(str(python), "-m", "mypy", "--strict", "asyncsagemaker", "tests")
+    return status
+
+
+def _version_of(python: str) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    major, minor = map(int, out.split())
+    return major, minor
+
+
+def _candidates() -> list[str]:
+    """Interpreters on PATH (python3.X) and under pyenv's versions directory."""
+    found = [p for v in SUPPORTED if (p := shutil.which(f"python{v[0]}.{v[1]}"))]
+    roots = [os.environ.get("PYENV_ROOT"), shutil.which("pyenv") and _pyenv_root()]
+    roots.append(str(Path.home() / ".pyenv"))
+    for root in filter(None, roots):
+        found += sorted(str(p) for p in Path(root).glob("versions/3.*/bin/python3"))
+    return found
+
+
+def _pyenv_root() -> str | None:
+    try:
+        return subprocess.run(
+            ["pyenv", "root"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def find_interpreters() -> dict[tuple[int, int], str]:
+    """One interpreter per supported minor version found on this machine."""
+    chosen: dict[tuple[int, int], str] = {}
+    for python in _candidates():
+        version = _version_of(python)
+        if version in SUPPORTED and version not in chosen:
+            chosen[version] = python
+    return chosen
+
+
+def versions(args: list[str]) -> int:
+    """The suite on the oldest and the newest supported CPython; say which are missing."""
+    found = find_interpreters()
+    status = 0
+    for wanted in (SUPPORTED[0], SUPPORTED[-1]):
+        label = f"{wanted[0]}.{wanted[1]}"
+        python = found.get(wanted)
+        if python is None:
+            print(f"dev.py: Python {label}: not found on PATH or under pyenv; not tested")
+            continue
+        env_python = ensure_venv(ROOT / f".venv-{label}", python, extras="test")
+        print(f"dev.py: the suite on Python {label} ({python})", flush=True)
+        status |= test(env_python, ["-q", "-p", "no:cacheprovider", *args], coverage=False)
+    return status
 
 
 def main(argv: list[str]) -> int:
     jobs = {
         "demo": "stream a chat answer from the embedded emulator through the real client",
-        "test": "run the whole test suite (extra arguments go to pytest)",
+        "test": "run the whole test suite with coverage (extra arguments go to pytest)",
         "lint": "ruff check, ruff format --check, mypy --strict",
+        "versions": "the suite on the oldest and newest supported Python found here",
     }
     if not argv or argv[0] not in jobs:
-        print("usage: python3 dev.py {demo|test|lint} [args...]", file=sys.stderr)
+        print("usage: python3 dev.py {demo|test|lint|versions} [args...]", file=sys.stderr)
         for name, text in jobs.items():
-            print(f"  {name:5} {text}", file=sys.stderr)
+            print(f"  {name:8} {text}", file=sys.stderr)
         return 2
-    ensure_venv()
     job, rest = argv[0], argv[1:]
+    if job == "versions":
+        return versions(rest)
+    python = ensure_venv()
     if job == "demo":
-        return run(str(PYTHON), "-m", "asyncsagemaker", "demo", *rest)
+        return run(str(python), "-m", "asyncsagemaker", "demo", *rest)
     if job == "test":
-        return run(str(PYTHON), "-m", "pytest", *rest)
-    status = run(
-        str(PYTHON),
-        "-m",
-        "ruff",
-        "check",
-        "asyncsagemaker",
-        "tests",
-        "benchmarks",
-        "examples",
-        "dev.py",
-    )
-    status |= run(
-        str(PYTHON),
-        "-m",
-        "ruff",
-        "format",
-        "--check",
-        "asyncsagemaker",
-        "tests",
-        "benchmarks",
-        "examples",
-        "dev.py",
-    )
-    status |= run(str(PYTHON), "-m", "mypy", "--strict", "asyncsagemaker")
-    return status
+        return test(python, rest, coverage=True)
+    return lint(python)
 
 
 if __name__ == "__main__":

@@ -44,20 +44,20 @@ class BidiMember:
 
     attribute: str
     header: str
-    model_name: str  # as the service names it in validation messages
+    model_name: str  # the service model's member name
     max_length: int
     pattern: str  # matched against the whole value
 
 
 MEMBERS: Final = (
-    BidiMember("target_variant", "X-Amzn-SageMaker-Target-Variant", "targetVariant", 63, _NAME),
+    BidiMember("target_variant", "X-Amzn-SageMaker-Target-Variant", "TargetVariant", 63, _NAME),
     BidiMember("model_invocation_path", "X-Amzn-SageMaker-Model-Invocation-Path",
-               "modelInvocationPath", 100, r"[A-Za-z0-9\-._]+(?:/[A-Za-z0-9\-._]+)*"),
-    BidiMember("model_query_string", "X-Amzn-SageMaker-Model-Query-String", "modelQueryString",
+               "ModelInvocationPath", 100, r"[A-Za-z0-9\-._]+(?:/[A-Za-z0-9\-._]+)*"),
+    BidiMember("model_query_string", "X-Amzn-SageMaker-Model-Query-String", "ModelQueryString",
                2048, r"[a-zA-Z0-9][A-Za-z0-9_-]*=(?:[A-Za-z0-9._~\-]|%[0-9A-Fa-f]{2})+"
                      r"(?:&[a-zA-Z0-9][A-Za-z0-9_-]*=(?:[A-Za-z0-9._~\-]|%[0-9A-Fa-f]{2})+)*"),
 )  # fmt: skip
-ENDPOINT_NAME: Final = BidiMember("endpoint_name", "", "endpointName", 63, _NAME)
+ENDPOINT_NAME: Final = BidiMember("endpoint_name", "", "EndpointName", 63, _NAME)
 _COMPILED: Final = {m.attribute: re.compile(m.pattern) for m in (*MEMBERS, ENDPOINT_NAME)}
 
 

@@ -25,6 +25,7 @@ from ._client import SageMakerRuntime
 from .errors import (
     ConfigurationError,
     CredentialsError,
+    ModelStreamError,
     NetworkError,
     ParamValidationError,
     SageMakerError,
@@ -32,7 +33,7 @@ from .errors import (
     ServiceError,
     StreamError,
 )
-from .formats import WIRE_FORMATS
+from .formats import FORMATS, WIRE_FORMATS
 
 __all__ = ["EXIT_CODES", "add_demo_arguments", "add_invoke_arguments", "run_demo", "run_invoke"]
 
@@ -48,6 +49,20 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (SageMakerError, 1),
 )
 _INTERRUPTED = 130
+_TOKEN_FORMATS = ("auto", *FORMATS)
+#: Library words in error messages, and what a command-line user types instead.
+_CLI_WORDS = (
+    ("pass region_name=..., or set", "use --region REGION, or set"),
+    ("pass region_name=... or set", "use --region REGION, or set"),
+    (
+        "pass aws_access_key_id/aws_secret_access_key, or configure them for botocore "
+        "(environment, ~/.aws, SSO, roles...)",
+        "use --profile NAME, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or configure "
+        "~/.aws (aws configure, aws sso login)",
+    ),
+    ("region_name ", "--region "),
+    ("endpoint_url ", "--endpoint-url "),
+)
 _DEMO_KEY, _DEMO_SECRET = "DEMOACCESSKEY", "demo-secret-key"
 _DEMO_PROMPT = "Tell me something nice about cafés."
 
@@ -67,14 +82,27 @@ def add_invoke_arguments(parser: argparse.ArgumentParser) -> None:
         "--tokens",
         nargs="?",
         const="auto",
+        choices=_TOKEN_FORMATS,
         metavar="FORMAT",
-        help="stream and print text tokens (auto, tgi, lmi, vllm-chat, vllm-completions, text)",
+        help=f"stream and print text tokens; FORMAT is one of {', '.join(_TOKEN_FORMATS)} "
+        "(default auto)",
     )
     parser.add_argument("--content-type", help="the body's MIME type")
     parser.add_argument("--accept", help="the MIME type wanted back")
     parser.add_argument("--custom-attributes", help="passed to the model as is")
     parser.add_argument("--target-variant", help="the production variant to use")
-    parser.add_argument("--region", help="AWS region (else from the environment/profile)")
+    parser.add_argument(
+        "--target-container-hostname", help="the container of a multi-container endpoint"
+    )
+    parser.add_argument(
+        "--target-model", help="the model of a multi-model endpoint (not with --stream)"
+    )
+    parser.add_argument("--inference-component", help="the inference component to invoke")
+    parser.add_argument("--inference-id", help="an id of your own for this request, for logs")
+    parser.add_argument(
+        "--session-id", help="a stateful session id, or NEW_SESSION (not with --stream)"
+    )
+    parser.add_argument("--region", help="AWS region (else AWS_REGION or the profile's)")
     parser.add_argument("--profile", help="a profile of ~/.aws/config")
     parser.add_argument("--endpoint-url", help="send here instead of the AWS endpoint")
     parser.add_argument("--read-timeout", type=float, default=60.0, help="idle timeout, s")
@@ -111,13 +139,32 @@ def _read_body(text: str) -> tuple[Any, str | None]:
         return text, None
 
 
+def _error_line(exc: BaseException) -> str:
+    """``error: Class: what happened``, in the words of the command line, said once."""
+    name = type(exc).__name__
+    if isinstance(exc, ServiceError):
+        code = f", code {exc.code}" if exc.code and exc.code != name else ""
+        text = f"{exc.message} (HTTP {exc.status_code}{code})"
+        if exc.request_id:
+            text += f" [request id {exc.request_id}]"
+    elif isinstance(exc, ModelStreamError):
+        text = exc.message + (f" [error code {exc.error_code}]" if exc.error_code else "")
+    elif isinstance(exc, StreamError) and exc.code and exc.code != name:
+        text = f"{exc.message} [{exc.code}]"
+    else:
+        text = str(exc)
+    for library, cli in _CLI_WORDS:
+        text = text.replace(library, cli)
+    return f"error: {name}: {text}"
+
+
 def _fail(exc: BaseException, debug: bool, err: TextIO) -> int:
     if debug:
         traceback.print_exception(exc, file=err)
     if isinstance(exc, KeyboardInterrupt):
         print("interrupted", file=err)
         return _INTERRUPTED
-    print(f"error: {type(exc).__name__}: {exc}", file=err)
+    print(_error_line(exc), file=err)
     for cls, code in EXIT_CODES:
         if isinstance(exc, cls):
             return code
@@ -158,15 +205,26 @@ async def _invoke(client: SageMakerRuntime, args: argparse.Namespace, out: TextI
         "accept": args.accept,
         "custom_attributes": args.custom_attributes,
         "target_variant": args.target_variant,
+        "target_container_hostname": args.target_container_hostname,
+        "inference_component_name": args.inference_component,
+        "inference_id": args.inference_id,
+        "session_id": args.session_id,
     }
+    if args.target_model is not None:
+        params["target_model"] = args.target_model
     err = sys.stderr
     started = time.monotonic()
     if not (args.stream or args.tokens):
         answer = await client.invoke_endpoint(args.endpoint, **params)
         out.write(answer.body.decode("utf-8", "replace") + "\n")
+        session = ""
+        if answer.new_session_id:
+            session = f" | new session {answer.new_session_id}"
+        if answer.closed_session_id:
+            session += f" | closed session {answer.closed_session_id}"
         print(
             f"{len(answer.body)} bytes in {time.monotonic() - started:.3f} s | "
-            f"request id {answer.request_id or '-'}",
+            f"request id {answer.request_id or '-'}{session}",
             file=err,
         )
         return

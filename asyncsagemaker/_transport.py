@@ -47,6 +47,7 @@ __all__ = ["BODY", "REQUEST", "AiohttpTransport", "map_errors", "translate"]
 
 _SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
 _URL_CACHE_SIZE = 256
+_YIELD_EVERY = 32  # reads between two bare turns of the event loop (see _Body.read_chunk)
 
 
 def _text(exc: BaseException) -> str:
@@ -234,7 +235,16 @@ class AiohttpTransport:
 class _Body:
     """A response body read through aiohttp, under the call's watchdog."""
 
-    __slots__ = ("_content", "_done", "_loop", "_protocol", "_response", "_transport", "_watchdog")
+    __slots__ = (
+        "_content",
+        "_done",
+        "_loop",
+        "_protocol",
+        "_response",
+        "_reads",
+        "_transport",
+        "_watchdog",
+    )
 
     def __init__(
         self, response: aiohttp.ClientResponse, deadline: Deadline, transport: AiohttpTransport
@@ -243,6 +253,7 @@ class _Body:
         self._content = response.content
         self._transport = transport
         self._done = False
+        self._reads = 0  # reads since the loop was last given a bare turn
         self._loop = asyncio.get_running_loop()
         self._watchdog: Watchdog | None = deadline.watchdog(self._fail)
         connection = response.connection
@@ -265,16 +276,29 @@ class _Body:
             self._content.set_exception(error)
 
     async def read_chunk(self) -> bytes:
-        watchdog = self._watchdog
-        if watchdog is not None:
-            watchdog.waiting_since = self._loop.time()
+        content = self._content
+        self._reads += 1
         try:
-            return await self._content.readany()
+            if self._reads >= _YIELD_EVERY:
+                # One bare turn of the loop now and then.  While data keeps coming, a
+                # read may never truly wait (the data is there, or its waiter is done
+                # when checked), and anyio delivers a cancellation only to a task that
+                # waits: a relay whose client left would read the whole answer.
+                self._reads = 0
+                await asyncio.sleep(0)
+            data = content.read_nowait()  # what is already here, without waiting
+            if data:
+                return data
+            watchdog = self._watchdog
+            if watchdog is None:
+                return await content.readany()
+            watchdog.waiting_since = self._loop.time()
+            try:
+                return await content.readany()
+            finally:
+                watchdog.waiting_since = None
         except Exception as exc:
             raise translate(exc, during=BODY, closed=self._transport.closed) from exc
-        finally:
-            if watchdog is not None:
-                watchdog.waiting_since = None
 
     async def read_all(self) -> bytes:
         chunks = []

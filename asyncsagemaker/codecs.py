@@ -39,9 +39,15 @@ from __future__ import annotations
 import codecs
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
-from .errors import DecodeError, EventTooLargeError, JSONLineError, LineTooLongError
+from .errors import (
+    DecodeError,
+    EventTooLargeError,
+    JSONLineError,
+    LineTooLongError,
+    ParamValidationError,
+)
 
 __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
@@ -55,7 +61,13 @@ __all__ = [
     "SSEDecoder",
     "ServerSentEvent",
     "TextDecoder",
+    "UnicodeErrors",
+    "check_errors",
 ]
+
+#: How invalid UTF-8 is handled: ``"strict"`` raises :class:`DecodeError`, ``"replace"``
+#: puts U+FFFD in its place.
+UnicodeErrors = Literal["strict", "replace"]
 
 #: Longest line :class:`LineDecoder` and :class:`JSONLinesDecoder` accept.
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
@@ -73,15 +85,21 @@ def _preview(text: str) -> str:
     return repr(text) if len(text) <= _PREVIEW else repr(text[:_PREVIEW]) + "..."
 
 
-def _check_errors(errors: str) -> str:
-    if errors not in ("strict", "replace"):
-        raise ValueError(f"errors must be 'strict' or 'replace', not {errors!r}")
-    return errors
+def check_errors(errors: str) -> UnicodeErrors:
+    """``errors`` if it is one of :data:`UnicodeErrors`, else :class:`ParamValidationError`.
+
+    For callers that take an ``errors=`` argument and want it checked before anything
+    is sent (ParamValidationError is also a ``ValueError``).
+    """
+    if isinstance(errors, str) and errors in get_args(UnicodeErrors):
+        return cast(UnicodeErrors, errors)
+    names = " or ".join(repr(name) for name in get_args(UnicodeErrors))
+    raise ParamValidationError(f"errors must be {names}, not {errors!r}")
 
 
 def _check_limit(name: str, limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"{name} must be a positive int, not {limit!r}")
+        raise ParamValidationError(f"{name} must be a positive int, not {limit!r}")
     return limit
 
 
@@ -120,9 +138,9 @@ class TextDecoder(_Base):
 
     __slots__ = ("_decoder", "_errors", "_offset")
 
-    def __init__(self, errors: str = "strict") -> None:
+    def __init__(self, errors: UnicodeErrors = "strict") -> None:
         super().__init__()
-        self._errors = _check_errors(errors)
+        self._errors = check_errors(errors)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors)
         self._offset = 0  # bytes fed so far
 
@@ -177,11 +195,11 @@ class LineDecoder(_Base):
     __slots__ = ("_buf", "_errors", "_line_number", "_max", "_skip_lf")
 
     def __init__(
-        self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, errors: str = "strict"
+        self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, errors: UnicodeErrors = "strict"
     ) -> None:
         super().__init__()
         self._max = _check_limit("max_line_bytes", max_line_bytes)
-        self._errors = _check_errors(errors)
+        self._errors = check_errors(errors)
         self._buf = bytearray()  # the current unfinished line: never holds a line break
         self._skip_lf = False  # the last break was a "\r": a "\n" right after belongs to it
         self._line_number = 0
@@ -292,7 +310,7 @@ class JSONLinesDecoder(_Base):
     __slots__ = ("_lines", "_started")
 
     def __init__(
-        self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, errors: str = "strict"
+        self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, errors: UnicodeErrors = "strict"
     ) -> None:
         super().__init__()
         self._lines = LineDecoder(max_line_bytes, errors)
@@ -404,7 +422,7 @@ class SSEDecoder(_Base):
     def __init__(
         self,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-        errors: str = "replace",
+        errors: UnicodeErrors = "replace",
         *,
         done_data: str | None = "[DONE]",
     ) -> None:

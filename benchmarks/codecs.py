@@ -6,7 +6,14 @@ Run:  .venv/bin/python benchmarks/codecs.py [--runs 5]
    of 20,000 tokens each, fed one record per part (what a container flushing
    each token produces), in 64-byte parts (records split across parts) and
    whole; tokens/s and MB/s, median of the runs.
-2. Linearity: one long line fed one byte at a time through LineDecoder,
+2. Events against tokens: the same streams (and vLLM completions, plain text)
+   decoded with ``feed_events`` (what ``stream.events()`` uses) and with ``feed``
+   (``stream.tokens()``); microseconds per token, medians of interleaved runs,
+   and their ratio.  Target: events within 1.3x of tokens.  An event keeps its
+   parsed record (``raw``) alive where ``feed`` drops it at once, so the rows that
+   decode a whole 20,000-token stream in one call also show what holding 20,000
+   records costs (memory, garbage collection); streamed parts do not.
+3. Linearity: one long line fed one byte at a time through LineDecoder,
    SSEDecoder and TokenDecoder("auto") at 3 sizes; the time per byte must stay
    flat as the line grows (a decoder that rescans its buffer would grow
    linearly per byte, i.e. quadratically in total).
@@ -15,6 +22,8 @@ Run:  .venv/bin/python benchmarks/codecs.py [--runs 5]
 from __future__ import annotations
 
 import argparse
+import functools
+import gc
 import json
 import statistics
 import time
@@ -51,23 +60,60 @@ def lmi_stream() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def chat_stream() -> bytes:
+def openai_stream(kind: str, choice: Callable[[str], dict[str, Any]]) -> bytes:
+    """An OpenAI-style SSE stream of ``kind`` objects, one token per chunk, then [DONE]."""
     chunks = [
         "data: "
         + json.dumps(
-            {
-                "id": "chatcmpl-1",
-                "object": "chat.completion.chunk",
-                "created": 0,
-                "model": "demo",
-                "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}],
-            },
+            {"id": "x-1", "object": kind, "created": 0, "model": "demo", "choices": [choice(t)]},
             ensure_ascii=False,
         )
         + "\n\n"
         for t in TOKENS
     ]
     return ("".join(chunks) + "data: [DONE]\n\n").encode()
+
+
+def chat_stream() -> bytes:
+    return openai_stream(
+        "chat.completion.chunk",
+        lambda t: {"index": 0, "delta": {"content": t}, "finish_reason": None},
+    )
+
+
+def completions_stream() -> bytes:
+    return openai_stream(
+        "text_completion",
+        lambda t: {"index": 0, "text": t, "logprobs": None, "finish_reason": None},
+    )
+
+
+def text_stream() -> bytes:
+    return "".join(TOKENS).encode()
+
+
+STREAMS: dict[str, tuple[Callable[[], bytes], bytes]] = {
+    "tgi": (tgi_stream, b"\n\n"),
+    "lmi": (lmi_stream, b"\n"),
+    "vllm-chat": (chat_stream, b"\n\n"),
+    "vllm-completions": (completions_stream, b"\n\n"),
+}
+
+
+def cases(name: str) -> list[tuple[str, list[bytes]]]:
+    """The chunkings of a stream: one record per part, 64-byte parts, whole."""
+    if name == "text":
+        data = text_stream()
+        pieces = [t.encode() for t in TOKENS]  # one token per part, as a container flushes
+        return [("1 token/part", pieces), ("whole", [data])]
+    make, end = STREAMS[name]
+    data = make()
+    per_record = [record + end for record in data.split(end) if record]
+    return [
+        ("1 record/part", per_record),
+        ("64 B parts", [data[i : i + 64] for i in range(0, len(data), 64)]),
+        ("whole", [data]),
+    ]
 
 
 def median_seconds(job: Callable[[], Any], runs: int) -> float:
@@ -87,24 +133,57 @@ def decode_tokens(parts: list[bytes]) -> int:
     return count + len(decoder.close())
 
 
+def decode_events(parts: list[bytes]) -> int:
+    decoder = TokenDecoder()
+    count = 0
+    for part in parts:
+        count += len(decoder.feed_events(part))
+    return count + len(decoder.close_events())
+
+
 def throughput(runs: int) -> None:
     print("throughput (TokenDecoder, format=auto)")
-    for name, make in (("tgi", tgi_stream), ("lmi", lmi_stream), ("vllm-chat", chat_stream)):
-        data = make()
-        records = data.split(b"\n\n" if name != "lmi" else b"\n")
-        per_record = [r + (b"\n\n" if name != "lmi" else b"\n") for r in records if r]
-        cases = (
-            ("1 record/part", per_record),
-            ("64 B parts", [data[i : i + 64] for i in range(0, len(data), 64)]),
-            ("whole", [data]),
-        )
-        for label, parts in cases:
+    for name in ("tgi", "lmi", "vllm-chat"):
+        for label, parts in cases(name):
+            size = sum(map(len, parts))
             assert decode_tokens(parts) == len(TOKENS)
-            seconds = median_seconds(lambda parts=parts: decode_tokens(parts), runs)
+            seconds = median_seconds(functools.partial(decode_tokens, parts), runs)
             print(
                 f"  {name:<10} {label:<14} {len(TOKENS) / seconds:>12,.0f} tokens/s"
-                f" {len(data) / seconds / 1e6:>8.1f} MB/s"
+                f" {size / seconds / 1e6:>8.1f} MB/s"
             )
+
+
+def events_against_tokens(runs: int) -> None:
+    print(
+        "events() against tokens(): microseconds per token, medians of interleaved runs"
+        " (target: ratio <= 1.3)"
+    )
+    print(f"  {'format':<17} {'chunking':<14} {'tokens()':>9} {'events()':>9} {'ratio':>6}")
+    worst = 0.0
+    for name in (*STREAMS, "text"):
+        for label, parts in cases(name):
+            # the streams have no special tokens nor endings: one event per token
+            assert decode_events(parts) == decode_tokens(parts)
+            tokens_times: list[float] = []
+            events_times: list[float] = []
+            for _ in range(runs):  # interleaved, so that a noisy moment hits both
+                for job, times in ((decode_tokens, tokens_times), (decode_events, events_times)):
+                    gc.collect()  # each run starts with the same heap
+                    start = time.perf_counter()
+                    job(parts)
+                    times.append(time.perf_counter() - start)
+            per_token = 1e6 / len(TOKENS)
+            tokens_us = statistics.median(tokens_times) * per_token
+            events_us = statistics.median(events_times) * per_token
+            ratio = events_us / tokens_us
+            worst = max(worst, ratio)
+            print(f"  {name:<17} {label:<14} {tokens_us:>9.2f} {events_us:>9.2f} {ratio:>5.2f}x")
+    print(f"  worst ratio {worst:.2f}x ({'within' if worst <= 1.3 else 'OVER'} the 1.3x target)")
+    print(
+        "  (whole: 20,000 records decoded in one call stay alive as event.raw, which costs"
+        " memory and garbage collection; parts as they stream do not)"
+    )
 
 
 def one_byte_at_a_time(make: Callable[[], Any], data: bytes) -> None:
@@ -130,9 +209,7 @@ def linearity(runs: int) -> None:
         row = []
         for size in (10_000, 100_000, 1_000_000):
             data = body(size)
-            seconds = median_seconds(
-                lambda data=data, make=make: one_byte_at_a_time(make, data), runs
-            )
+            seconds = median_seconds(functools.partial(one_byte_at_a_time, make, data), runs)
             row.append(f"{size:>9,} B: {seconds / len(data) * 1e9:6.0f} ns/B")
         print(f"  {name:<18}" + "  ".join(row))
 
@@ -142,6 +219,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     throughput(args.runs)
+    events_against_tokens(max(args.runs, 15))
     linearity(max(1, args.runs // 2))
 
 

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from ._bidi_faults import BidiFaults
     from ._bidi_types import BidiHandler, BidiInvocation, BidiPart, BidiRecord
     from ._faults import Faults, ModelErrorFault
+    from ._records import RecordRing
     from ._server import Emulator
-    from ._types import Handler, Invocation, ModelResponse, RequestRecord
+    from ._types import OUTCOMES, Handler, Invocation, ModelResponse, Outcome, RequestRecord
 
 __all__ = [
+    "OUTCOMES",
     "BidiFaults",
     "BidiHandler",
     "BidiInvocation",
@@ -35,6 +37,8 @@ __all__ = [
     "Invocation",
     "ModelErrorFault",
     "ModelResponse",
+    "Outcome",
+    "RecordRing",
     "RequestRecord",
     "run_in_thread",
 ]
@@ -45,12 +49,15 @@ _HOMES = {
     "BidiInvocation": "._bidi_types",
     "BidiPart": "._bidi_types",
     "BidiRecord": "._bidi_types",
+    "OUTCOMES": "._types",
     "Emulator": "._server",
     "Faults": "._faults",
     "Handler": "._types",
     "Invocation": "._types",
     "ModelErrorFault": "._faults",
     "ModelResponse": "._types",
+    "Outcome": "._types",
+    "RecordRing": "._records",
     "RequestRecord": "._types",
     "run_in_thread": "._background",
 }

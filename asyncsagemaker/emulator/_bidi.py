@@ -58,6 +58,7 @@ from ._faults import FaultCounter, ModelErrorFault, model_error_reply
 from ._h2server import H2Listener, H2Stream, StreamGone
 from ._replies import ACCOUNT_ID, REGION, ServiceReply
 from ._sigv4 import MAX_SKEW, verify
+from ._types import Outcome
 from ._validation import Member, endpoint_name_violations, raise_if_any
 from ._validation import _violations as violations
 
@@ -69,7 +70,7 @@ _ROUTE = re.compile(r"^/endpoints/(?P<name>[^/]*)/invocations-bidirectional-stre
 _SIGNATURE = re.compile(r"Signature=([0-9a-f]{64})")
 _SCOPE = re.compile(r"Credential=([^/\s]+)/\d{8}/([^/\s]+)/")
 MEMBERS = tuple(
-    Member(m.attribute, m.header.lower(), m.model_name, m.max_length, f"^{m.pattern}$")
+    Member(m.model_name, m.attribute, m.header.lower(), m.max_length, pattern=f"^{m.pattern}$")
     for m in BIDI_MEMBERS
 )
 _ENVELOPE_OVERHEAD = 16 + 15 + 20 + 512  # framing, :date, :chunk-signature, inner headers
@@ -105,7 +106,7 @@ def render(reply: ServiceReply, request_id: str) -> tuple[list[tuple[str, str]],
 class _Failure(Exception):
     """Why the emulator ends a running stream itself: the event to send, the outcome."""
 
-    def __init__(self, event: bytes, outcome: str, message: str) -> None:
+    def __init__(self, event: bytes, outcome: Outcome, message: str) -> None:
         super().__init__(message)
         self.event = event
         self.outcome = outcome
@@ -158,7 +159,8 @@ class _InputParts:
                     str(exc),
                 )
             except ProtocolError as exc:
-                message, outcome = str(exc), "bad_input"
+                message = str(exc)
+                outcome: Outcome = "bad_input"
                 if isinstance(exc, _PartTooLarge):
                     outcome = "fault:max_part_bytes"
                 elif self._limit is not None and "exceeds max_message_bytes" in message:

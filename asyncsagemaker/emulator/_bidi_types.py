@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import TypeAlias
 
 from .._bidi_events import BidiPart
+from ._types import Outcome
 
 __all__ = ["BIDI_RECORDS_KEPT", "BidiHandler", "BidiInvocation", "BidiPart", "BidiRecord"]
 
@@ -74,7 +75,7 @@ class BidiRecord:
     bytes_received: int = 0
     bytes_sent: int = 0
     signatures_checked: int = 0
-    outcome: str = "pending"
+    outcome: Outcome = "pending"
     error: str | None = None
     reset_code: int | None = None
     model_cancelled: bool = False

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 from typing import Any
 
@@ -62,6 +63,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pause between tokens of the demo model (default 0.02)",
     )
     parser.add_argument(
+        "--tls-cert",
+        default=None,
+        metavar="FILE",
+        help="serve HTTPS with this PEM certificate chain (needs --tls-key)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        default=None,
+        metavar="FILE",
+        help="the PEM private key of --tls-cert",
+    )
+    parser.add_argument(
         "--async-dir",
         default=None,
         metavar="DIR",
@@ -87,6 +100,7 @@ def _emulator_options(args: argparse.Namespace) -> dict[str, Any]:
         credentials[akid] = secret
     faults = dict(parse_fault_option(item) for item in args.fault)
     return {
+        "ssl_context": _tls_context(args.tls_cert, args.tls_key),
         "models": models or None,
         "credentials": credentials or None,
         "faults": faults or None,
@@ -96,6 +110,22 @@ def _emulator_options(args: argparse.Namespace) -> dict[str, Any]:
         "async_output_dir": args.async_dir,
         "bidi_port": args.bidi_port,
     }
+
+
+def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """A server context for ``--tls-cert``/``--tls-key``; ValueError naming what is wrong."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ValueError("--tls-cert and --tls-key go together: give both")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(
+            f"cannot load the TLS certificate {cert!r} and key {key!r}: {exc}"
+        ) from None
+    return context
 
 
 async def _serve(options: dict[str, Any]) -> None:
@@ -111,11 +141,13 @@ async def _serve(options: dict[str, Any]) -> None:
             signal.signal(number, lambda *_: loop.call_soon_threadsafe(stop.set))
     async with emulator:
         endpoints = ", ".join(emulator.endpoints)
-        checking = "on" if emulator.credentials else "off"
+        signatures = emulator.signature_checks
+        if emulator.credentials is None:
+            signatures += " (no --credentials)"
         print(f"SageMaker Runtime emulator listening on {emulator.url}", flush=True)
         if options["bidi_port"] is not None:
             print(f"bidirectional streams (HTTP/2) on {emulator.bidi_url}", flush=True)
-        print(f"endpoints: {endpoints}; signature checks {checking}; Ctrl-C stops", flush=True)
+        print(f"endpoints: {endpoints}; signatures: {signatures}; Ctrl-C stops", flush=True)
         await stop.wait()
     print("emulator stopped", flush=True)
 

@@ -1,19 +1,22 @@
-"""The ``demo`` model: a small deterministic text generator that streams like real servers.
+"""The ``demo`` model: a small deterministic text generator that answers like real servers.
 
 The answer depends on the prompt (same prompt, same answer) and contains
 multi-byte UTF-8 ("café", "crème brûlée", emoji) so that clients are exercised on
-characters split across parts.  Each token goes out as one part, in the wire
-format of a common model server:
-
-* ``tgi``: Hugging Face TGI server-sent events, a final special ``</s>`` token
-  carrying ``generated_text``;
-* ``lmi``: DJL LMI JSON lines, the last line carrying ``generated_text``;
-* ``vllm-chat`` / ``vllm-completions``: OpenAI-style SSE chunks and ``[DONE]``;
-* ``text``: the bare token text.
+characters split across parts.  It is written in the shape of a common model
+server (see ``_demo_formats``): TGI, LMI, OpenAI chat or completions (as vLLM,
+TGI's Messages API and LMI's chat schema serve them), or bare text; whole for
+``InvokeEndpoint``, one token per part for the streaming call.
 
 The format is chosen by the custom attribute ``format=<name>``, else an accept of
 ``application/jsonlines`` (lmi), else the body's shape (``messages``: vllm-chat,
 ``prompt``: vllm-completions, anything else: tgi).
+
+It is also a stateful model: ``SessionId="NEW_SESSION"`` on ``InvokeEndpoint``
+opens a session (the model makes the id; the emulator adds its expiry), later
+calls with that id continue it (the answer says which turn it is and quotes the
+previous prompt), and a ``{"requestType": "CLOSE"}`` body closes it.  A body of
+``{"requestType": "NEW_SESSION"}`` opens one without a prompt.  These are the
+request types of AWS's stateful-session sample containers.
 """
 
 from __future__ import annotations
@@ -22,24 +25,30 @@ import asyncio
 import hashlib
 import json
 import re
-import zlib
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..formats import WIRE_FORMATS
-from ._types import Invocation, ModelResponse
+from ..formats import WIRE_FORMATS, WireFormat
+from ._demo_formats import (
+    STREAM_CONTENT_TYPES,
+    WHOLE_CONTENT_TYPES,
+    Generation,
+    count_tokens,
+    split_tokens,
+    stream_parts,
+    whole_body,
+)
+from ._faults import ContainerError, ModelErrorFault
+from ._types import NEW_SESSION, Invocation, ModelResponse
 
-__all__ = ["FORMATS", "DemoModel", "demo_answer"]
+__all__ = ["CLOSE", "FORMATS", "NEW_SESSION", "DemoModel", "demo_answer"]
 
 FORMATS = WIRE_FORMATS
-_CONTENT_TYPES = {
-    "tgi": "text/event-stream",
-    "lmi": "application/jsonlines",
-    "vllm-chat": "text/event-stream",
-    "vllm-completions": "text/event-stream",
-    "text": "text/plain; charset=utf-8",
-}
+CLOSE = "CLOSE"
+MAX_SESSIONS = 4096  # the demo's session state is bounded: the least recently used goes
 _OPENERS = ("Sure!", "Good question.", "Here is a thought.", "Happy to help.")
 _MIDDLES = (
     "A café by the harbour serves crème brûlée 🍮 at noon.",
@@ -47,36 +56,44 @@ _MIDDLES = (
     "In Zürich a jalapeño ☕ costs exactly {n} coins, über cheap.",
     "Every piñata holds {n} sweets, and the déjà vu is free 🎉.",
 )
+_QUOTE_CHARS = 60
 _CLOSERS = ("That is all for now.", "Hope this helps!", "Ask me anything else.")
-_TOKEN = re.compile(r"\s*\S+")
-_LOGPROB = -0.5
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def demo_answer(prompt: str) -> str:
-    """The deterministic answer to ``prompt``."""
-    digest = hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).digest()
+def _quote(prompt: str) -> str:
+    """The first five words of ``prompt`` (at most 60 characters), ``…`` if there is more."""
     words = prompt.split()
-    quoted = " ".join(words[:5]) + ("…" if len(words) > 5 else "") if words else "nothing"
+    if not words:
+        return "nothing"
+    quoted = " ".join(words[:5])
+    if len(words) > 5 or len(quoted) > _QUOTE_CHARS:
+        quoted = quoted[:_QUOTE_CHARS] + "…"
+    return quoted
+
+
+def demo_answer(prompt: str, *, turn: int | None = None, previous: str | None = None) -> str:
+    """The deterministic answer to ``prompt`` (in a session: its ``turn``, the ``previous``)."""
+    digest = hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).digest()
     middle = _MIDDLES[digest[1] % len(_MIDDLES)].format(n=digest[2] % 90 + 10)
+    session = f" This is turn {turn} of our session." if turn is not None else ""
+    if previous is not None:
+        session += f' Before, you said "{_quote(previous)}".'
     return (
-        f'{_OPENERS[digest[0] % len(_OPENERS)]} You said "{quoted}". {middle} '
-        f"{_CLOSERS[digest[3] % len(_CLOSERS)]}"
+        f'{_OPENERS[digest[0] % len(_OPENERS)]}{session} You said "{_quote(prompt)}". '
+        f"{middle} {_CLOSERS[digest[3] % len(_CLOSERS)]}"
     )
-
-
-def _token_id(token: str) -> int:
-    return zlib.crc32(token.encode("utf-8")) % 32000 + 3
 
 
 @dataclass(frozen=True)
 class _Request:
-    format: str
+    format: WireFormat
+    openai: bool  # the body is OpenAI-shaped (its errors are too)
     prompt: str
+    prompt_tokens: int
     max_tokens: int | None
+    details: bool
+    include_usage: bool
+    request_type: str | None
 
 
 def _parse(inv: Invocation) -> _Request:
@@ -85,33 +102,52 @@ def _parse(inv: Invocation) -> _Request:
         document: Any = json.loads(text)
     except ValueError:
         document = None
-    prompt, shape, limit = text, "tgi", None
-    if isinstance(document, dict):
-        parameters = document.get("parameters")
-        if isinstance(parameters, dict):
-            limit = parameters.get("max_new_tokens")
-        if "messages" in document:
-            shape, prompt = "vllm-chat", _last_message(document["messages"])
-            limit = document.get("max_tokens", document.get("max_completion_tokens", limit))
-        elif "prompt" in document:
-            shape, prompt = "vllm-completions", _first_text(document["prompt"])
-            limit = document.get("max_tokens", limit)
-        elif "inputs" in document:
-            prompt = _first_text(document["inputs"])
-    elif isinstance(document, str):
-        prompt = document
+    if isinstance(document, str):
+        text = document
+    fields = document if isinstance(document, dict) else {}
+    shape, prompt, prompt_tokens, limit = _shape_of(fields, text)
+    parameters = fields.get("parameters")
+    parameters = parameters if isinstance(parameters, dict) else {}
+    options = fields.get("stream_options")
+    kind = fields.get("requestType")
     chosen = _attribute_format(inv.custom_attributes)
     if chosen is None and inv.accept and "application/jsonlines" in inv.accept:
         chosen = "lmi"
-    max_tokens = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
-    return _Request(chosen or shape, prompt, max_tokens)
+    return _Request(
+        format=chosen or shape,
+        openai=shape != "tgi",
+        prompt=prompt,
+        prompt_tokens=prompt_tokens,
+        max_tokens=limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
+        details=parameters.get("details") is True,
+        include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+        request_type=kind if isinstance(kind, str) else None,
+    )
 
 
-def _attribute_format(attributes: str | None) -> str | None:
+def _shape_of(fields: dict[str, Any], text: str) -> tuple[WireFormat, str, int, Any]:
+    """The body's format, prompt, prompt length in tokens, and token limit."""
+    parameters = fields.get("parameters")
+    limit = parameters.get("max_new_tokens") if isinstance(parameters, dict) else None
+    if "messages" in fields:
+        messages = fields["messages"]
+        prompt_tokens = sum(count_tokens(text) for text in _message_texts(messages))
+        limit = fields.get("max_tokens", fields.get("max_completion_tokens", limit))
+        return "vllm-chat", _last_message(messages), prompt_tokens, limit
+    if "prompt" in fields:
+        prompt = _first_text(fields["prompt"])
+        return "vllm-completions", prompt, count_tokens(prompt), fields.get("max_tokens", limit)
+    if "inputs" in fields:
+        text = _first_text(fields["inputs"])
+    return "tgi", text, count_tokens(text), limit
+
+
+def _attribute_format(attributes: str | None) -> WireFormat | None:
     for item in re.split(r"[;,]", attributes or ""):
         key, _, value = item.partition("=")
-        if key.strip() == "format" and value.strip() in FORMATS:
-            return value.strip()
+        for name in FORMATS:
+            if key.strip() == "format" and value.strip() == name:
+                return name
     return None
 
 
@@ -121,100 +157,46 @@ def _first_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _content_text(content: Any) -> str:
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
+
+
+def _message_texts(messages: Any) -> list[str]:
+    if not isinstance(messages, list):
+        return []
+    return [_content_text(m.get("content")) for m in messages if isinstance(m, dict)]
+
+
 def _last_message(messages: Any) -> str:
     if isinstance(messages, list):
         for message in reversed(messages):
             if isinstance(message, dict) and message.get("role", "user") == "user":
-                content = message.get("content")
-                if isinstance(content, list):
-                    return " ".join(
-                        part.get("text", "") for part in content if isinstance(part, dict)
-                    )
-                return content if isinstance(content, str) else ""
+                return _content_text(message.get("content"))
     return ""
 
 
-def _tgi(tokens: list[str], full: str) -> list[bytes]:
-    parts = []
-    for token in tokens:
-        event = {
-            "token": {"id": _token_id(token), "text": token, "logprob": _LOGPROB, "special": False},
-            "generated_text": None,
-            "details": None,
-        }
-        parts.append(f"data:{_dumps(event)}\n\n")
-    last = {
-        "token": {"id": 2, "text": "</s>", "logprob": _LOGPROB, "special": True},
-        "generated_text": full,
-        "details": None,
-    }
-    parts.append(f"data:{_dumps(last)}\n\n")
-    return [part.encode() for part in parts]
+def _refuse(request: _Request, status: int, message: str) -> ContainerError:
+    """The container's error answer, in the shape of the server the body addresses."""
+    if request.openai:
+        body = {"object": "error", "message": message, "type": "BadRequestError", "code": status}
+    else:
+        body = {"error": message, "error_type": "validation"}
+    return ContainerError(ModelErrorFault(status, json.dumps(body)))
 
 
-def _lmi(tokens: list[str], full: str) -> list[bytes]:
-    parts = []
-    for index, token in enumerate(tokens):
-        line = {
-            "token": {"id": _token_id(token), "text": token, "log_prob": _LOGPROB},
-            "generated_text": full if index == len(tokens) - 1 else None,
-            "details": None,
-        }
-        parts.append(f"{_dumps(line)}\n".encode())
-    return parts
+def _refuse_limit(request: _Request) -> ContainerError:
+    if request.openai:
+        return _refuse(request, 400, f"max_tokens must be at least 1, got {request.max_tokens}.")
+    message = "Input validation error: `max_new_tokens` must be strictly positive"
+    return _refuse(request, 422, message)
 
 
-def _sse(chunk: dict[str, Any]) -> bytes:
-    return f"data: {_dumps(chunk)}\n\n".encode()
-
-
-def _chat_chunk(delta: dict[str, str], finish: str | None) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": "demo",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-
-
-def _vllm_chat(tokens: list[str], full: str) -> list[bytes]:
-    parts = []
-    for index, token in enumerate(tokens):
-        delta = {"role": "assistant", "content": token} if index == 0 else {"content": token}
-        parts.append(_sse(_chat_chunk(delta, None)))
-    parts.append(_sse(_chat_chunk({}, "stop")))
-    parts.append(b"data: [DONE]\n\n")
-    return parts
-
-
-def _vllm_completions(tokens: list[str], full: str) -> list[bytes]:
-    parts = []
-    for token in tokens:
-        choice = {"index": 0, "text": token, "finish_reason": None}
-        chunk = {
-            "id": "cmpl-1",
-            "object": "text_completion",
-            "created": 0,
-            "model": "demo",
-            "choices": [choice],
-        }
-        parts.append(_sse(chunk))
-    parts.append(b"data: [DONE]\n\n")
-    return parts
-
-
-def _text(tokens: list[str], full: str) -> list[bytes]:
-    return [token.encode() for token in tokens]
-
-
-_RENDERERS: dict[str, Callable[[list[str], str], list[bytes]]] = {
-    "tgi": _tgi,
-    "lmi": _lmi,
-    "vllm-chat": _vllm_chat,
-    "vllm-completions": _vllm_completions,
-    "text": _text,
-}
+@dataclass
+class _Session:
+    turns: int = 0
+    last_prompt: str | None = None
 
 
 class DemoModel:
@@ -222,18 +204,85 @@ class DemoModel:
 
     def __init__(self, token_delay: float) -> None:
         self.token_delay = token_delay
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
 
     async def __call__(self, inv: Invocation) -> ModelResponse:
         request = _parse(inv)
-        tokens = _TOKEN.findall(demo_answer(request.prompt))
-        if request.max_tokens is not None:
-            tokens = tokens[: max(request.max_tokens, 0)]
-        full = "".join(tokens)
+        if request.max_tokens is not None and request.max_tokens < 1:
+            raise _refuse_limit(request)
+        session_reply = self._session_request(inv, request)
+        if session_reply is not None:
+            return session_reply
+        answer, opened = self._answer(inv, request)
+        tokens = split_tokens(answer)
+        limit = request.max_tokens
+        ended = limit is None or limit > len(tokens)  # the end token needs a place too
+        gen = Generation(
+            tokens=tokens if limit is None else tokens[:limit],
+            prompt=request.prompt,
+            prompt_tokens=request.prompt_tokens,
+            ended_by_itself=ended,
+            details=request.details,
+            include_usage=request.include_usage,
+        )
         if not inv.streaming:
-            body = _dumps([{"generated_text": full}]).encode()
-            return ModelResponse(body, content_type="application/json")
-        parts = _RENDERERS[request.format](tokens, full)
-        return ModelResponse(self._paced(parts), content_type=_CONTENT_TYPES[request.format])
+            body = whole_body(request.format, gen)
+            content_type = WHOLE_CONTENT_TYPES[request.format]
+            return ModelResponse(body, content_type=content_type, new_session_id=opened)
+        parts = stream_parts(request.format, gen)
+        content_type = STREAM_CONTENT_TYPES[request.format]
+        return ModelResponse(self._paced(parts), content_type=content_type)
+
+    # --- sessions ------------------------------------------------------------------
+
+    def _answer(self, inv: Invocation, request: _Request) -> tuple[str, str | None]:
+        """The answer text, and the id of the session the request opened (if it did)."""
+        session_id = inv.session_id
+        if session_id is None:
+            return demo_answer(request.prompt), None
+        opened = None
+        if session_id == NEW_SESSION:
+            session_id = opened = str(uuid.uuid4())
+        session = self._sessions.get(session_id) or self._store(session_id, _Session())
+        self._sessions.move_to_end(session_id)
+        previous = session.last_prompt
+        session.turns += 1
+        session.last_prompt = _quote(request.prompt)  # what an answer quotes: bounded
+        return demo_answer(request.prompt, turn=session.turns, previous=previous), opened
+
+    def _store(self, session_id: str, session: _Session) -> _Session:
+        self._sessions[session_id] = session
+        while len(self._sessions) > MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+        return session
+
+    def _session_request(self, inv: Invocation, request: _Request) -> ModelResponse | None:
+        """Answer a ``requestType`` body (open or close a session), else ``None``."""
+        if request.request_type == NEW_SESSION:
+            if inv.session_id != NEW_SESSION:
+                raise _refuse(request, 400, "open a session with SessionId NEW_SESSION")
+            session_id = str(uuid.uuid4())
+            self._store(session_id, _Session())
+            text = f"session {session_id} opened"
+            return ModelResponse(
+                text.encode(), content_type="text/plain", new_session_id=session_id
+            )
+        if request.request_type != CLOSE:
+            return None
+        if inv.session_id in (None, NEW_SESSION):
+            raise _refuse(request, 400, "a CLOSE request needs the SessionId of an open session")
+        if inv.streaming:
+            raise _refuse(
+                request,
+                400,
+                "close a session with InvokeEndpoint: a streamed answer cannot carry "
+                "X-Amzn-SageMaker-Closed-Session-Id",
+            )
+        session_id = inv.session_id
+        assert session_id is not None
+        state = self._sessions.pop(session_id, _Session())
+        text = f"session {session_id} closed after {state.turns} turns"
+        return ModelResponse(text.encode(), content_type="text/plain", closed_session_id=session_id)
 
     async def _paced(self, parts: list[bytes]) -> AsyncIterator[bytes]:
         for index, part in enumerate(parts):

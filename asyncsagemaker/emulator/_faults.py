@@ -13,8 +13,9 @@ import threading
 from dataclasses import dataclass
 
 from ._replies import ACCOUNT_ID, REGION, ServiceReply
+from ._types import Outcome
 
-__all__ = ["FaultCounter", "Faults", "ModelErrorFault", "parse_fault_option"]
+__all__ = ["ContainerError", "FaultCounter", "Faults", "ModelErrorFault", "parse_fault_option"]
 
 _ERROR_STATUSES = {
     500: ("InternalFailure", "An internal failure occurred."),
@@ -32,6 +33,14 @@ class ModelErrorFault:
     original_status_code: int = 500
     original_message: str = "The model container returned an error."
     log_stream_arn: str | None = None
+
+
+class ContainerError(Exception):
+    """The model answered with an error status; becomes 424 ``ModelError``."""
+
+    def __init__(self, fault: ModelErrorFault) -> None:
+        super().__init__(fault.original_message)
+        self.fault = fault
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,7 @@ def error_reply(faults: Faults, endpoint: str, served: int) -> ServiceReply | No
     return None
 
 
-def model_error_reply(endpoint: str, fault: ModelErrorFault, outcome: str) -> ServiceReply:
+def model_error_reply(endpoint: str, fault: ModelErrorFault, outcome: Outcome) -> ServiceReply:
     """424 ``ModelError`` worded as the service words it."""
     status = fault.original_status_code
     kind = "client" if 400 <= status < 500 else "server"

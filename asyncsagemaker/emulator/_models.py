@@ -16,7 +16,7 @@ from typing import Any, cast
 import aiohttp
 
 from ._demo import DemoModel
-from ._faults import ModelErrorFault
+from ._faults import ContainerError, ModelErrorFault
 from ._types import Handler, Invocation, ModelResponse
 
 __all__ = [
@@ -36,14 +36,6 @@ _FORWARDED = (
     "x-amzn-sagemaker-enable-explanations",
 )
 _MAX_CONTAINER_PART = 1024 * 1024
-
-
-class ContainerError(Exception):
-    """The model answered with an error status; becomes 424 ``ModelError``."""
-
-    def __init__(self, fault: ModelErrorFault) -> None:
-        super().__init__(fault.original_message)
-        self.fault = fault
 
 
 async def echo(inv: Invocation) -> ModelResponse:

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ._types import Outcome
+
 __all__ = ["ACCOUNT_ID", "REGION", "ServiceReply", "render"]
 
 ACCOUNT_ID = "123456789012"
@@ -36,7 +38,8 @@ class ServiceReply(Exception):
         message: str,
         *,
         extra: dict[str, Any] | None = None,
-        outcome: str = "error",
+        outcome: Outcome = "error",
+        close: bool = False,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.status = status
@@ -44,13 +47,14 @@ class ServiceReply(Exception):
         self.message = message
         self.extra = extra or {}
         self.outcome = outcome
+        self.close = close  # close the connection once the answer is written
 
     @classmethod
     def validation(cls, message: str) -> ServiceReply:
         return cls(400, "ValidationError", message)
 
     @classmethod
-    def html(cls, status: int, outcome: str) -> ServiceReply:
+    def html(cls, status: int, outcome: Outcome) -> ServiceReply:
         """A bare HTML error page without an error code (502 from a load balancer)."""
         return cls(status, "", _HTML_PAGES.get(status, f"{status} Error"), outcome=outcome)
 

@@ -22,7 +22,6 @@ import urllib.parse
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
@@ -36,10 +35,21 @@ from ._bidi_models import bidi_specs
 from ._bidi_types import BidiHandler, BidiRecord
 from ._faults import FaultCounter, Faults, ModelErrorFault, error_reply, model_error_reply
 from ._models import ContainerError, call_model, close_model, resolve_model
+from ._records import DEFAULT_BODY_LIMIT, DEFAULT_MAX_RECORDS, RecordRing
 from ._replies import ACCOUNT_ID, ServiceReply, render
+from ._sessions import DEFAULT_SESSION_TTL, SessionError, SessionTable
 from ._sigv4 import verify
 from ._streaming import StreamSender
-from ._types import ASYNC, INVOKE, STREAM, Handler, Invocation, ModelResponse, RequestRecord
+from ._types import (
+    ASYNC,
+    INVOKE,
+    NEW_SESSION,
+    STREAM,
+    Handler,
+    Invocation,
+    ModelResponse,
+    RequestRecord,
+)
 from ._validation import MAX_BODY, check_body_size, endpoint_name_violations, read_members
 
 __all__ = ["DEFAULT_MODELS", "Emulator"]
@@ -55,8 +65,8 @@ _OPERATIONS = {
 }
 _ROUTE = re.compile(r"^/endpoints/(?P<name>[^/]*)/(?P<op>[a-z-]+)$")
 _READ_LIMIT = 2 * MAX_BODY  # beyond this the body is not even read
-_SESSION_LIFETIME = timedelta(minutes=20)
 _SHUTDOWN_GRACE = 5.0
+DEFAULT_BODY_TIMEOUT = 30.0
 
 
 def _joined_headers(request: web.BaseRequest) -> dict[str, str]:
@@ -68,13 +78,6 @@ def _joined_headers(request: web.BaseRequest) -> dict[str, str]:
     return joined
 
 
-def _session_header(value: str) -> str:
-    if "Expires=" in value:
-        return value
-    expires = (datetime.now(timezone.utc) + _SESSION_LIFETIME).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{value}; Expires={expires}"
-
-
 class Emulator:
     """A local SageMaker Runtime; see docs/emulator.md.
 
@@ -82,10 +85,16 @@ class Emulator:
     ``"pkg.module:function"``, ``"container:http://127.0.0.1:PORT"``); ``None``
     serves ``echo`` and ``demo``.  ``credentials`` maps access key ids to secrets
     and turns on exact signature checks.  ``faults`` and ``variants`` are per
-    endpoint.  ``bidi_port`` opens the HTTP/2 listener for bidirectional streams
-    (``0``: a free port; ``None``: none), serving ``bidi_models`` (default: the
-    ``echo``, ``demo`` and ``container:`` specs of ``models``) with ``bidi_faults``;
-    see docs/bidirectional.md.  Use ``async with`` or ``start()``/``close()``.
+    endpoint.  ``max_records`` and ``record_body_limit`` bound what
+    :attr:`records` keeps; ``body_timeout`` is how long a request body may take to
+    arrive after its headers; ``session_ttl`` the lifetime of a stateful session
+    whose model gives no expiry.  ``ssl_context`` (a server context with its
+    certificate loaded) serves HTTPS.
+    ``bidi_port`` opens the HTTP/2 listener for bidirectional streams (``0``: a free
+    port; ``None``: none), serving ``bidi_models`` (default: the ``echo``, ``demo``
+    and ``container:`` specs of ``models``) with ``bidi_faults``, over TLS too with
+    ``ssl_context``; see docs/bidirectional.md.  Use ``async with`` or
+    ``start()``/``close()``.
     """
 
     def __init__(
@@ -101,8 +110,18 @@ class Emulator:
         bidi_port: int | None = None,
         bidi_models: Mapping[str, BidiHandler | str] | None = None,
         bidi_faults: Mapping[str, BidiFaults] | None = None,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        record_body_limit: int | None = DEFAULT_BODY_LIMIT,
+        body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
+        session_ttl: float = DEFAULT_SESSION_TTL,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError(
+                f"ssl_context must be an ssl.SSLContext, not {type(ssl_context).__name__}"
+            )
+        if body_timeout is not None and not body_timeout > 0:
+            raise ValueError(f"body_timeout must be > 0 seconds or None, got {body_timeout!r}")
         specs = DEFAULT_MODELS if models is None else models
         for name in specs:
             if endpoint_name_violations(name):
@@ -121,7 +140,10 @@ class Emulator:
         self.host = host
         self.port = port
         self.token_delay = token_delay
-        self.records: list[RequestRecord] = []
+        self.records = RecordRing(max_records, record_body_limit)
+        self._sessions = SessionTable(session_ttl)
+        self.ssl_context = ssl_context
+        self.body_timeout = body_timeout
         self._async_dir = Path(async_output_dir) if async_output_dir is not None else None
         self._temporary: tempfile.TemporaryDirectory[str] | None = None
         self._store: AsyncStore | None = None
@@ -184,11 +206,20 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        """``http://HOST:PORT`` once started."""
+        """``http://HOST:PORT`` once started (``https://`` with an ``ssl_context``)."""
         if self._runner is None:
             raise RuntimeError("the emulator is not running: use 'async with' or await start()")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def signature_checks(self) -> str:
+        """What is checked of each request's SigV4 signature, in a few words."""
+        if self.credentials is None:
+            return "any well-formed SigV4 accepted"
+        keys = len(self.credentials)
+        return f"checked exactly for {keys} key{'s' if keys != 1 else ''}"
 
     @property
     def bidi_url(self) -> str:
@@ -232,7 +263,7 @@ class Emulator:
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, self.port).start()
+            await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
         except BaseException:
             await runner.cleanup()
             raise
@@ -290,7 +321,6 @@ class Emulator:
             operation=operation,
             endpoint_name=name,
             headers=_joined_headers(request),
-            body=b"",
             started=time.monotonic(),
         )
         self.records.append(record)
@@ -303,6 +333,8 @@ class Emulator:
         except ServiceReply as reply:
             record.status = reply.status
             record.outcome = reply.outcome
+            if reply.close:
+                return await _answer_and_close(request, render(reply, request_id))
             return render(reply, request_id)
         except asyncio.CancelledError:
             if record.outcome == "pending":
@@ -335,12 +367,25 @@ class Emulator:
         )
 
     async def _read_body(self, request: web.Request, record: RequestRecord) -> bytes:
+        """The whole body, within ``body_timeout`` of the headers (else 408, then close)."""
+        try:
+            return await asyncio.wait_for(self._receive(request, record), self.body_timeout)
+        except asyncio.TimeoutError:
+            raise ServiceReply(
+                408,
+                "RequestTimeoutException",
+                f"The request body did not arrive within {self.body_timeout:g} seconds "
+                f"({record.body_size} bytes received).",
+                outcome="body_timeout",
+                close=True,
+            ) from None
+
+    async def _receive(self, request: web.Request, record: RequestRecord) -> bytes:
         chunks: list[bytes] = []
-        size = 0
         async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > _READ_LIMIT:
-                check_body_size(record.operation, size)  # too big for any operation: refuse
+            self.records.add_body(record, chunk)
+            if record.body_size > _READ_LIMIT:
+                check_body_size(record.operation, record.body_size)  # too big for any operation
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -350,21 +395,11 @@ class Emulator:
         """The response, and whether the record is finished later (async work)."""
         operation, name = record.operation, record.endpoint_name
         body = await self._read_body(request, record)
-        record.body = body
         verify(request.method, request.raw_path, list(request.headers.items()), body,
                self.credentials)  # fmt: skip
         members = read_members(operation, name, record.headers)
         check_body_size(operation, len(body))
-        handler = self._models.get(name)
-        if handler is None:
-            raise ServiceReply.validation(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
-        variant = self._pick_variant(name, members.get("target_variant"))
-        faults = self._faults.get(name)
-        served = self._counter.next(name)
-        if faults is not None:
-            reply = error_reply(faults, name, served)
-            if reply is not None:
-                raise reply
+        handler, variant, faults = self._route(name, members)
         fields = {key: value for key, value in members.items() if key in _INVOCATION_FIELDS}
         inv = Invocation(
             endpoint_name=name,
@@ -384,6 +419,26 @@ class Emulator:
             return await self._respond_whole(answer, inv, record), False
         return await self._respond_stream(request, answer, inv, record, faults), False
 
+    def _route(
+        self, name: str, members: Mapping[str, str | None]
+    ) -> tuple[Handler, str, Faults | None]:
+        """The endpoint's model, the variant and faults, once the service would let the
+        request through (endpoint known, no request fault, session open)."""
+        handler = self._models.get(name)
+        if handler is None:
+            raise ServiceReply.validation(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
+        variant = self._pick_variant(name, members.get("target_variant"))
+        faults = self._faults.get(name)
+        served = self._counter.next(name)
+        if faults is not None:
+            reply = error_reply(faults, name, served)
+            if reply is not None:
+                raise reply
+        session_id = members.get("session_id")
+        if session_id is not None and session_id != NEW_SESSION:
+            self._sessions.check(name, session_id)
+        return handler, variant, faults
+
     def _pick_variant(self, endpoint: str, target: str | None) -> str:
         weights = self._variants.get(endpoint, {DEFAULT_VARIANT: 1.0})
         if target is not None:
@@ -402,8 +457,7 @@ class Emulator:
             raise model_error_reply(inv.endpoint_name, failure.fault, "error") from None
         except Exception as exc:
             logger.info("emulator: model for %s raised %r", inv.endpoint_name, exc)
-            fault = ModelErrorFault(500, f"{type(exc).__name__}: {exc}")
-            raise model_error_reply(inv.endpoint_name, fault, "error") from None
+            raise _model_failed(inv.endpoint_name, f"{type(exc).__name__}: {exc}") from None
 
     def _answer_headers(self, answer: ModelResponse, inv: Invocation) -> dict[str, str]:
         headers = {
@@ -422,10 +476,15 @@ class Emulator:
             body = await _collect(body, inv)
         headers = self._answer_headers(answer, inv)
         headers["Content-Type"] = answer.content_type or "application/json"
-        if answer.new_session_id is not None:
-            headers["X-Amzn-SageMaker-New-Session-Id"] = _session_header(answer.new_session_id)
-        if answer.closed_session_id is not None:
-            headers["X-Amzn-SageMaker-Closed-Session-Id"] = answer.closed_session_id
+        try:
+            if answer.new_session_id is not None:
+                opened = self._sessions.open(inv.endpoint_name, answer.new_session_id)
+                headers["X-Amzn-SageMaker-New-Session-Id"] = opened
+            if answer.closed_session_id is not None:
+                closed = self._sessions.close(inv.endpoint_name, answer.closed_session_id)
+                headers["X-Amzn-SageMaker-Closed-Session-Id"] = closed
+        except SessionError as exc:
+            raise _model_failed(inv.endpoint_name, str(exc)) from None
         record.status = 200
         record.outcome = "ok"
         return web.Response(status=200, body=body, headers=headers)
@@ -438,6 +497,13 @@ class Emulator:
         record: RequestRecord,
         faults: Faults | None,
     ) -> web.StreamResponse:
+        if answer.new_session_id is not None or answer.closed_session_id is not None:
+            await _close_parts(answer.body)
+            raise _model_failed(
+                inv.endpoint_name,
+                "a streamed answer cannot open or close a session: "
+                "InvokeEndpointWithResponseStream has no session headers",
+            )
         headers = self._answer_headers(answer, inv)
         headers["X-Amzn-SageMaker-Content-Type"] = answer.content_type or "application/json"
         headers["Content-Type"] = "application/vnd.amazon.eventstream"
@@ -480,7 +546,7 @@ class Emulator:
             store.path_for(input_location)  # a bad location is refused now, not later
         inference_id = inv.inference_id or str(uuid.uuid4())
         output, failure = store.plan(
-            inv.endpoint_name, members["output_path_extension"], members["filename"]
+            inv.endpoint_name, members["s3_output_path_extension"], members["filename"]
         )
         task = asyncio.create_task(
             self._run_async(handler, inv, input_location, output, failure, record)
@@ -526,6 +592,11 @@ class Emulator:
             record.ended = time.monotonic()
 
 
+def _model_failed(endpoint: str, message: str) -> ServiceReply:
+    """424 ``ModelError``: the model failed (as a container answering 500 would)."""
+    return model_error_reply(endpoint, ModelErrorFault(500, message), "error")
+
+
 _INVOCATION_FIELDS = frozenset(item.name for item in dataclasses.fields(Invocation))
 
 
@@ -543,6 +614,16 @@ def _as_parts(body: bytes | AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 async def _single(body: bytes) -> AsyncIterator[bytes]:
     if body:
         yield body
+
+
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Write ``response`` now and close the connection behind it (nothing more is read)."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()  # sends what is buffered first
+    return response
 
 
 async def _close_parts(parts: Any) -> None:

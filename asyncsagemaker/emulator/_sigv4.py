@@ -1,6 +1,6 @@
 """SigV4 verification of a received request, recomputed with botocore's own signer.
 
-The recipe is PROTOCOL 5.3: take the request-target exactly as received (still
+The recipe is docs/protocol.md §5.3: take the request-target exactly as received (still
 percent-encoded), the received ``Host``, and only the headers named in
 ``SignedHeaders``; reuse the client's timestamp; compare in constant time.
 botocore does not check the clock or the scope, so that is done here.

@@ -17,11 +17,11 @@ from aiohttp.abc import AbstractStreamWriter
 
 from ..eventstream import encode_headers, frame
 from ._faults import Faults
-from ._types import RequestRecord
+from ._types import Outcome, RequestRecord
 
 __all__ = ["PAYLOAD_PART_HEADERS", "StreamSender", "exception_frame"]
 
-# Header order as in PROTOCOL 3.5/3.7: event type, content type, message type.
+# Header order as in docs/protocol.md §3.5: event type, content type, message type.
 PAYLOAD_PART_HEADERS = encode_headers(
     {
         ":event-type": "PayloadPart",
@@ -83,7 +83,7 @@ class StreamSender:
         self._faults = faults or _NO_FAULTS
         self._record = record
 
-    async def _send(self, data: bytes, final_outcome: str | None = None) -> None:
+    async def _send(self, data: bytes, final_outcome: Outcome | None = None) -> None:
         """Write and drain; a last frame records its outcome first, so that a client
         that has seen the end always finds the record's outcome final."""
         if final_outcome is not None:
@@ -96,13 +96,13 @@ class StreamSender:
             await self._response.write(data)
             await self._writer.drain()
 
-    def _drop(self, outcome: str) -> None:
+    def _drop(self, outcome: Outcome) -> None:
         self._record.outcome = outcome
         transport = self._request.transport
         if transport is not None:
             transport.close()
 
-    async def run(self, parts: AsyncIterator[bytes]) -> str:
+    async def run(self, parts: AsyncIterator[bytes]) -> Outcome:
         """Send every part, applying the faults; return the record's outcome.
 
         Raises ``ConnectionError`` when a write fails (the client went away).
@@ -110,7 +110,7 @@ class StreamSender:
         faults = self._faults
         sent = 0
         stalled = False
-        outcome = "ok"
+        outcome: Outcome = "ok"
         while True:
             if faults.stall_seconds > 0 and not stalled and sent == faults.stall_after:
                 stalled = True

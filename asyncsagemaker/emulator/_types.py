@@ -9,19 +9,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TypeAlias
+from typing import Literal, TypeAlias, get_args
 
 __all__ = [
+    "OUTCOMES",
     "Handler",
     "HandlerResult",
     "Invocation",
     "ModelResponse",
+    "Outcome",
     "RequestRecord",
 ]
 
 INVOKE = "InvokeEndpoint"
 STREAM = "InvokeEndpointWithResponseStream"
 ASYNC = "InvokeEndpointAsync"
+NEW_SESSION = "NEW_SESSION"  # the SessionId that asks the model to open a session
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -48,6 +51,7 @@ class Invocation:
     enable_explanations: str | None = None
     inference_component_name: str | None = None
     session_id: str | None = None
+    prefix_aware_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     variant: str = "AllTraffic"
     request_id: str = ""
@@ -64,8 +68,9 @@ class ModelResponse:
 
     ``body`` is the whole answer or an async iterator of parts.  ``content_type``
     ``None`` means the default: the request's accept, else its content type, else
-    ``application/json``.  ``new_session_id`` gets ``; Expires=...`` appended when
-    it has none (the header's documented form).
+    ``application/json``.  ``new_session_id`` opens a stateful session (an id, or
+    ``<id>; Expires=<UTC time>``; without an expiry the emulator's ``session_ttl``
+    applies) and ``closed_session_id`` closes one; both only on ``InvokeEndpoint``.
     """
 
     body: bytes | AsyncIterator[bytes]
@@ -81,6 +86,38 @@ Handler: TypeAlias = Callable[
 ]
 
 
+#: What became of a request, as :attr:`RequestRecord.outcome` says.  ``"pending"`` while
+#: the work goes on; ``"ok"``; ``"error"`` (refused, or the model failed);
+#: ``"client_disconnected"``; ``"body_timeout"`` (headers came, the body did not);
+#: ``"fault:<Faults field>"`` for an injected fault.
+Outcome: TypeAlias = Literal[
+    "pending",
+    "ok",
+    "error",
+    "client_disconnected",
+    "body_timeout",
+    "fault:throttle_first",
+    "fault:not_ready_first",
+    "fault:error_first",
+    "fault:model_error",
+    "fault:stream_error_after",
+    "fault:drop_after",
+    "fault:drop_mid_frame_after",
+    "fault:corrupt_crc_after",
+    # bidirectional streams (BidiRecord) also end these ways
+    "client_reset",
+    "server_closed",
+    "bad_signature",
+    "bad_input",
+    "fault:reset_after",
+    "fault:goaway_after",
+    "fault:max_session_seconds",
+    "fault:max_part_bytes",
+]
+#: Every :data:`Outcome`, in the order of its definition.
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+
+
 @dataclass
 class RequestRecord:
     """What happened to one request, kept in ``Emulator.records`` for tests to inspect.
@@ -88,17 +125,23 @@ class RequestRecord:
     Appended when the request arrives and updated as it goes: ``status`` when the
     response starts, ``parts_sent`` per part written, ``outcome`` and ``ended``
     (``time.monotonic()``) when the work for it stops, whatever the reason.
-    ``outcome`` is ``"pending"`` until then, and finally one of ``"ok"``,
-    ``"error"``, ``"fault:<Faults field>"`` or ``"client_disconnected"``.
+    ``body`` holds the first bytes of the request body (all of them unless the
+    record ring caps it); ``body_size`` counts every byte received.
     """
 
     request_id: str
     operation: str
     endpoint_name: str
     headers: dict[str, str]
-    body: bytes
     started: float
+    body: bytes = b""
+    body_size: int = 0
     status: int = 0
     parts_sent: int = 0
-    outcome: str = "pending"
+    outcome: Outcome = "pending"
     ended: float | None = None
+
+    @property
+    def body_truncated(self) -> bool:
+        """True when ``body`` holds fewer bytes than were received."""
+        return len(self.body) < self.body_size

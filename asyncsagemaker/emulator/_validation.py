@@ -1,13 +1,17 @@
 """The service's input constraints, checked on what was received.
 
-botocore checks only required members and minimum lengths (PROTOCOL 2.3), so the
-maximum lengths, patterns and the body size are the server's job.  Messages use
+botocore checks only required members and minimum lengths (docs/protocol.md §2.3), so the
+maximum lengths, patterns and the body size are the server's job.  The table is
+written out here, not read from botocore, so that the emulator stays an
+independent check of the client; ``tests/emulator/test_validation_table.py``
+holds it to botocore's service model (names, headers, lengths, patterns).  Messages use
 the Coral wording: ``1 validation error detected: Value 'x' at 'member' failed to
 satisfy constraint: ...``, with the value hidden for sensitive members.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,90 +19,124 @@ from dataclasses import dataclass
 from ._replies import ServiceReply
 from ._types import ASYNC, INVOKE, STREAM
 
-__all__ = ["MAX_ASYNC_BODY", "MAX_BODY", "Member", "check_body_size", "read_members"]
+__all__ = [
+    "ENDPOINT_NAME",
+    "MAX_ASYNC_BODY",
+    "MAX_BODY",
+    "MEMBERS",
+    "Member",
+    "check_body_size",
+    "read_members",
+]
 
 MAX_BODY = 6 * 1024 * 1024
 MAX_ASYNC_BODY = 128_000
 
-_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"
-_PRINTABLE = r"\A\S[\x20-\x7e]*\Z"
+# The service model's patterns as written (Java dialect): messages quote them so.
+_NAME = "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
+_NAME_ANCHORED = "^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"
+_ASCII = r"\p{ASCII}*"
+_PRINTABLE = r"\A\S[\p{Print}]*\z"
 _COMPONENT = r"^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?$"
-_ASCII = r"\A[\x00-\x7f]*\Z"
-_VISIBLE = r"\A[\x20-\x7e]*\Z"
+# Java classes Python's re lacks, as ranges; \z is Python's \Z.
+_JAVA_CLASSES = {"ASCII": r"\x00-\x7f", "Print": r"\x20-\x7e"}
+_JAVA_CLASS = re.compile(r"\[\\p\{(\w+)\}\]|\\p\{(\w+)\}")
+_VISIBLE = re.compile(r"[\x20-\x7e]*")
 
 
 @dataclass(frozen=True)
 class Member:
-    """One header-bound input member with its model constraints."""
+    """One header-bound input member with the constraints of the service model.
 
-    attribute: str  # Invocation field (or async-only name)
+    ``attribute`` is botocore's snake_case name for ``name`` (``xform_name``), the
+    :class:`Invocation` field where there is one.  ``min``/``max`` bound the
+    length of a string, or the value of an ``integer`` member.  ``visible`` is
+    the API reference's rule for custom attributes (visible US-ASCII), stricter
+    than the model's pattern.
+    """
+
+    name: str  # the model's member name, e.g. "S3OutputPathExtension"
+    attribute: str  # e.g. "s3_output_path_extension"
     header: str  # lower-case wire name
-    wire_name: str  # the member name in validation messages
-    max_length: int
+    max: int
+    min: int = 0
     pattern: str | None = None
-    min_length: int = 0
     sensitive: bool = False
+    integer: bool = False
+    visible: bool = False
+
+    @property
+    def wire_name(self) -> str:
+        """The member as validation messages name it (``s3OutputPathExtension``)."""
+        return self.name[:1].lower() + self.name[1:]
+
+
+ENDPOINT_NAME = Member("EndpointName", "endpoint_name", "", 63, pattern=_NAME)
 
 
 def _common(accept_header: str, content_header: str) -> list[Member]:
     return [
-        Member("content_type", content_header, "contentType", 1024, _ASCII),
-        Member("accept", accept_header, "accept", 1024, _ASCII),
-        Member("custom_attributes", "x-amzn-sagemaker-custom-attributes", "customAttributes",
-               1024, _VISIBLE, sensitive=True),
-        Member("inference_id", "x-amzn-sagemaker-inference-id", "inferenceId", 64, _PRINTABLE, 1),
+        Member("ContentType", "content_type", content_header, 1024, pattern=_ASCII),
+        Member("Accept", "accept", accept_header, 1024, pattern=_ASCII),
+        Member("CustomAttributes", "custom_attributes", "x-amzn-sagemaker-custom-attributes",
+               1024, pattern=_ASCII, sensitive=True, visible=True),
+        Member("InferenceId", "inference_id", "x-amzn-sagemaker-inference-id", 64, 1, _PRINTABLE),
     ]  # fmt: skip
 
 
-_ROUTED = [
-    Member("target_variant", "x-amzn-sagemaker-target-variant", "targetVariant", 63, _NAME),
-    Member("target_container_hostname", "x-amzn-sagemaker-target-container-hostname",
-           "targetContainerHostname", 63, _NAME),
-    Member("inference_component_name", "x-amzn-sagemaker-inference-component",
-           "inferenceComponentName", 63, _COMPONENT),
-    Member("prefix_aware_id", "x-amzn-sagemaker-prefix-aware-id", "prefixAwareId", 64,
-           _PRINTABLE, 1),
-]  # fmt: skip
+def _routed(session_pattern: str) -> list[Member]:
+    return [
+        Member("TargetVariant", "target_variant", "x-amzn-sagemaker-target-variant", 63,
+               pattern=_NAME),
+        Member("TargetContainerHostname", "target_container_hostname",
+               "x-amzn-sagemaker-target-container-hostname", 63, pattern=_NAME),
+        Member("InferenceComponentName", "inference_component_name",
+               "x-amzn-sagemaker-inference-component", 63, pattern=_COMPONENT),
+        Member("SessionId", "session_id", "x-amzn-sagemaker-session-id", 256,
+               pattern=session_pattern),
+        Member("PrefixAwareId", "prefix_aware_id", "x-amzn-sagemaker-prefix-aware-id", 64, 1,
+               _PRINTABLE),
+    ]  # fmt: skip
+
 
 MEMBERS: dict[str, list[Member]] = {
     INVOKE: [
         *_common("accept", "content-type"),
-        *_ROUTED,
-        Member("target_model", "x-amzn-sagemaker-target-model", "targetModel", 1024, _PRINTABLE, 1),
-        Member("enable_explanations", "x-amzn-sagemaker-enable-explanations",
-               "enableExplanations", 64, None, 1),
-        Member("session_id", "x-amzn-sagemaker-session-id", "sessionId", 256,
-               r"^(NEW_SESSION)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"),
+        *_routed(f"^(NEW_SESSION)$|{_NAME_ANCHORED}"),
+        Member("TargetModel", "target_model", "x-amzn-sagemaker-target-model", 1024, 1,
+               _PRINTABLE),
+        Member("EnableExplanations", "enable_explanations",
+               "x-amzn-sagemaker-enable-explanations", 64, 1, ".*"),
     ],
     STREAM: [
         *_common("x-amzn-sagemaker-accept", "content-type"),
-        *_ROUTED,
-        Member("session_id", "x-amzn-sagemaker-session-id", "sessionId", 256, _NAME),
+        *_routed(_NAME_ANCHORED),
     ],
     ASYNC: [
         *_common("x-amzn-sagemaker-accept", "x-amzn-sagemaker-content-type"),
-        Member("input_location", "x-amzn-sagemaker-inputlocation", "inputLocation", 1024,
-               r"^(https|s3)://([^/]+)/?(.*)$", 1),
-        Member("output_path_extension", "x-amzn-sagemaker-s3outputpathextension",
-               "s3OutputPathExtension", 512, r"^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$", 1),
-        Member("filename", "x-amzn-sagemaker-filename", "filename", 32,
-               r"^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_\.]*$", 1),
-        Member("request_ttl_seconds", "x-amzn-sagemaker-requestttlseconds", "requestTTLSeconds",
-               5, r"^[0-9]+$", 1),
-        Member("invocation_timeout_seconds", "x-amzn-sagemaker-invocationtimeoutseconds",
-               "invocationTimeoutSeconds", 4, r"^[0-9]+$", 1),
+        Member("InputLocation", "input_location", "x-amzn-sagemaker-inputlocation", 1024, 1,
+               "^(https|s3)://([^/]+)/?(.*)$"),
+        Member("S3OutputPathExtension", "s3_output_path_extension",
+               "x-amzn-sagemaker-s3outputpathextension", 512, 1,
+               "^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$"),
+        Member("Filename", "filename", "x-amzn-sagemaker-filename", 32, 1,
+               r"^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_\.]*$"),
+        Member("RequestTTLSeconds", "request_ttl_seconds", "x-amzn-sagemaker-requestttlseconds",
+               21600, 60, integer=True),
+        Member("InvocationTimeoutSeconds", "invocation_timeout_seconds",
+               "x-amzn-sagemaker-invocationtimeoutseconds", 3600, 1, integer=True),
     ],
 }  # fmt: skip
 
-_RANGES = {"request_ttl_seconds": (60, 21600), "invocation_timeout_seconds": (1, 3600)}
-_COMPILED: dict[str, re.Pattern[str]] = {}
 
+@functools.cache
+def _compiled(java: str) -> re.Pattern[str]:
+    """A model pattern in Python's dialect."""
 
-def _pattern(text: str) -> re.Pattern[str]:
-    compiled = _COMPILED.get(text)
-    if compiled is None:
-        compiled = _COMPILED[text] = re.compile(text)
-    return compiled
+    def python_class(match: re.Match[str]) -> str:
+        return f"[{_JAVA_CLASSES[match[1] or match[2]]}]"
+
+    return re.compile(_JAVA_CLASS.sub(python_class, java).replace(r"\z", r"\Z"))
 
 
 def _describe(member: Member, value: str, constraint: str) -> str:
@@ -107,28 +145,40 @@ def _describe(member: Member, value: str, constraint: str) -> str:
     return f"Value '{value}' at '{member.wire_name}' failed to satisfy constraint: {constraint}"
 
 
+def _integer_violations(member: Member, value: str) -> list[str]:
+    if not value.isascii() or not value.isdigit():
+        constraint = "Member must be an integer"
+    elif int(value) < member.min:
+        constraint = f"Member must have value greater than or equal to {member.min}"
+    elif int(value) > member.max:
+        constraint = f"Member must have value less than or equal to {member.max}"
+    else:
+        return []
+    return [_describe(member, value, constraint)]
+
+
 def _violations(member: Member, value: str) -> list[str]:
+    if member.integer:
+        return _integer_violations(member, value)
     found = []
-    if len(value) > member.max_length:
-        constraint = f"Member must have length less than or equal to {member.max_length}"
+    if len(value) > member.max:
+        constraint = f"Member must have length less than or equal to {member.max}"
         found.append(_describe(member, value, constraint))
-    if len(value) < member.min_length:
-        constraint = f"Member must have length greater than or equal to {member.min_length}"
+    if len(value) < member.min:
+        constraint = f"Member must have length greater than or equal to {member.min}"
         found.append(_describe(member, value, constraint))
-    if member.pattern and not _pattern(member.pattern).search(value):
+    if member.pattern and not _compiled(member.pattern).fullmatch(value):
         constraint = f"Member must satisfy regular expression pattern: {member.pattern}"
         found.append(_describe(member, value, constraint))
-    bounds = _RANGES.get(member.attribute)
-    if bounds and value.isdigit() and not bounds[0] <= int(value) <= bounds[1]:
-        low, high = bounds
-        found.append(_describe(member, value, f"Member must have value between {low} and {high}"))
+    elif member.visible and not _VISIBLE.fullmatch(value):
+        constraint = "Member must consist of visible US-ASCII characters"
+        found.append(_describe(member, value, constraint))
     return found
 
 
 def endpoint_name_violations(name: str) -> list[str]:
     """Constraint failures of an endpoint (or variant) name."""
-    member = Member("endpoint_name", "", "endpointName", 63, _NAME)
-    return _violations(member, name)
+    return _violations(ENDPOINT_NAME, name)
 
 
 def raise_if_any(problems: list[str]) -> None:

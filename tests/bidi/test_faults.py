@@ -230,3 +230,21 @@ async def test_the_error_body_is_json_with_a_request_id(connect: Connect) -> Non
         assert body["Message"] == body["message"] == "Rate exceeded"
         assert stream.headers["x-amzn-requestid"]
         assert stream.headers["content-type"] == "application/json"
+
+
+def test_every_bidi_fault_outcome_names_a_bidi_faults_field() -> None:
+    import ast
+    import dataclasses
+    from pathlib import Path
+
+    import asyncsagemaker.emulator
+
+    fields = {item.name for item in dataclasses.fields(BidiFaults)}
+    found = set()
+    for path in Path(asyncsagemaker.emulator.__file__).parent.glob("_bidi*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and str(node.value).startswith("fault:"):
+                found.add(str(node.value).removeprefix("fault:"))
+    assert found and found <= fields
+    record = asyncsagemaker.emulator.BidiRecord("id", "echo", {}, 0.0)
+    assert record.outcome == "pending"

@@ -162,3 +162,84 @@ def test_debug_shows_the_traceback(emulator: Emulator) -> None:
     assert result.returncode == 4
     assert "Traceback" in result.stderr
     assert "attempt 1/" in result.stderr
+
+
+def test_error_lines_name_the_class_once_and_keep_the_details(emulator: Emulator) -> None:
+    result = invoke(emulator, "nowhere")
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line.count("ValidationError") == 1
+    assert "(HTTP 400)" in line and "request id" in line
+    broken = invoke(emulator, "broken", "--tokens")
+    (line,) = [line for line in broken.stderr.splitlines() if line.startswith("error:")]
+    assert line.count("ModelStreamError") == 1
+    assert "[error code StreamBroken]" in line
+
+
+def test_hints_speak_the_command_line_not_the_library(emulator: Emulator) -> None:
+    no_region = run_cli("invoke", "echo", "--endpoint-url", emulator.url)
+    assert "--region" in no_region.stderr
+    assert "region_name" not in no_region.stderr
+    no_keys = invoke(emulator, "echo", credentials=False)
+    assert "--profile" in no_keys.stderr and "AWS_ACCESS_KEY_ID" in no_keys.stderr
+    assert "aws_access_key_id" not in no_keys.stderr
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8080", "localhost:8080", "http://"])
+def test_an_endpoint_url_without_a_scheme_is_one_clear_line(url: str) -> None:
+    result = run_cli("invoke", "echo", "--endpoint-url", url, "--region", "us-east-1")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ConfigurationError: --endpoint-url ")
+    assert repr(url) in line and "http://127.0.0.1:8080" in line
+
+
+def test_an_unknown_token_format_is_refused_before_anything_is_sent(emulator: Emulator) -> None:
+    before = len(emulator.records)
+    result = invoke(emulator, "demo", "--tokens", "foo")
+    assert result.returncode == 2
+    assert "invalid choice: 'foo'" in result.stderr
+    assert len(emulator.records) == before
+    helped = run_cli("invoke", "--help")
+    from asyncsagemaker.formats import FORMATS
+
+    for name in ("auto", *FORMATS):
+        assert name in helped.stdout
+    assert "openai" in helped.stdout
+
+
+def test_every_routing_option_reaches_the_service(emulator: Emulator) -> None:
+    opened = invoke(
+        emulator,
+        "demo",
+        "--target-model",
+        "model-a.tar.gz",
+        "--session-id",
+        "NEW_SESSION",
+        "--body",
+        '{"inputs": "hi"}',
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert emulator.records[-1].headers["x-amzn-sagemaker-target-model"] == "model-a.tar.gz"
+    session = opened.stderr.split("new session ", 1)[1].split(";")[0]
+    result = invoke(
+        emulator,
+        "demo",
+        "--stream",
+        "--inference-component",
+        "ic-1",
+        "--target-container-hostname",
+        "c1",
+        "--inference-id",
+        "inf-7",
+        "--session-id",
+        session,
+        "--target-variant",
+        "AllTraffic",
+    )
+    assert result.returncode == 0, result.stderr
+    headers = emulator.records[-1].headers
+    assert headers["x-amzn-sagemaker-inference-component"] == "ic-1"
+    assert headers["x-amzn-sagemaker-target-container-hostname"] == "c1"
+    assert headers["x-amzn-sagemaker-inference-id"] == "inf-7"
+    assert headers["x-amzn-sagemaker-session-id"] == session

@@ -10,10 +10,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import botocore.exceptions
 import pytest
+import trustme
 from botocore.config import Config
 
 from tests.emulator._support import AKID, REGION, SECRET
@@ -47,13 +49,13 @@ class Process:
     def _read(self, stream: object, lines: list[str]) -> None:
         for line in stream:  # type: ignore[attr-defined]
             lines.append(line)
-            if "listening on http://" in line:
+            if re.search(r"listening on https?://", line):
                 self.url_seen.set()
 
     @property
     def url(self) -> str:
         assert self.url_seen.wait(30), "".join(self.stdout + self.stderr)
-        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", "".join(self.stdout))
+        match = re.search(r"listening on (https?://127\.0\.0\.1:\d+)", "".join(self.stdout))
         assert match is not None
         return match.group(1)
 
@@ -68,6 +70,19 @@ class Process:
             for reader in self._readers:
                 reader.join(10)
         return code
+
+
+def boto3_for(url: str, **kwargs: Any) -> Any:
+    """A boto3 client for the emulator process at ``url``, one attempt per call."""
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id=AKID,
+        aws_secret_access_key=SECRET,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -93,18 +108,11 @@ def test_port_zero_serves_logs_and_stops_cleanly_on_sigint(emulate: type[Process
         "--fault", "mirror:throttle_first=1,stall_seconds=0",
         "--token-delay", "0",
     )  # fmt: skip
-    client = boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=process.url,
-        region_name=REGION,
-        aws_access_key_id=AKID,
-        aws_secret_access_key=SECRET,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    client = boto3_for(process.url)
     response = client.invoke_endpoint_with_response_stream(
         EndpointName="chat", Body=b'{"inputs": "Hi", "parameters": {"max_new_tokens": 4}}'
     )
-    assert len(list(response["Body"])) == 5
+    assert len(list(response["Body"])) == 4  # four tokens, cut: no end token
     with pytest.raises(botocore.exceptions.ClientError) as caught:
         client.invoke_endpoint(EndpointName="mirror", Body=b"secret-body")
     assert caught.value.response["Error"]["Code"] == "ThrottlingException"
@@ -112,7 +120,7 @@ def test_port_zero_serves_logs_and_stops_cleanly_on_sigint(emulate: type[Process
 
     assert process.stop() == 0
     log = "".join(process.stderr)
-    assert re.search(r"POST chat InvokeEndpointWithResponseStream -> 200 parts=5 ", log)
+    assert re.search(r"POST chat InvokeEndpointWithResponseStream -> 200 parts=4 ", log)
     assert "POST mirror InvokeEndpoint -> 400 parts=0" in log
     assert "fault:throttle_first" in log
     everything = log + "".join(process.stdout)
@@ -120,6 +128,40 @@ def test_port_zero_serves_logs_and_stops_cleanly_on_sigint(emulate: type[Process
     assert "secret-body" not in everything
     assert "Signature=" not in everything
     assert "emulator stopped" in "".join(process.stdout)
+
+
+def test_tls_cert_and_key_serve_https(emulate: type[Process], tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert_file, key_file, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    cert.private_key_pem.write_to_path(str(key_file))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    process = emulate("--port", "0", "--tls-cert", str(cert_file), "--tls-key", str(key_file))
+    assert process.url.startswith("https://127.0.0.1:")
+    client = boto3_for(process.url, verify=str(ca_file))
+    assert client.invoke_endpoint(EndpointName="echo", Body=b"tls")["Body"].read() == b"tls"
+    assert process.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("credentials", "line"),
+    [
+        ((), "signatures: any well-formed SigV4 accepted (no --credentials)"),
+        (("--credentials", "A:s"), "signatures: checked exactly for 1 key;"),
+        (
+            ("--credentials", "A:s", "--credentials", "B:t"),
+            "signatures: checked exactly for 2 keys;",
+        ),
+    ],
+)
+def test_the_start_line_says_what_is_checked(
+    emulate: type[Process], credentials: tuple[str, ...], line: str
+) -> None:
+    process = emulate("--port", "0", *credentials)
+    assert process.url
+    assert process.stop() == 0
+    assert line in "".join(process.stdout)
 
 
 def test_sigterm_also_stops_cleanly(emulate: type[Process]) -> None:
@@ -137,6 +179,9 @@ def test_sigterm_also_stops_cleanly(emulate: type[Process]) -> None:
         ("--model", "no-equals-sign"),
         ("--model", "x=not_a_module_anywhere:handler"),
         ("--credentials", "missing-colon"),
+        ("--tls-cert", "cert.pem"),
+        ("--tls-key", "key.pem"),
+        ("--tls-cert=no-such-cert.pem", "--tls-key=no-such-key.pem"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(options: tuple[str, str]) -> None:

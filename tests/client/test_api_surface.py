@@ -43,7 +43,7 @@ async def test_async_for_over_the_call_says_what_to_write() -> None:
     transport = streaming_transport()
     async with client_with(transport) as client:
         with pytest.raises(asyncsagemaker.UsageError, match="async with") as caught:
-            async for _ in client.invoke_endpoint_with_response_stream("e", body=b"x"):  # type: ignore[attr-defined]
+            async for _ in client.invoke_endpoint_with_response_stream("e", body=b"x"):
                 pass
     assert isinstance(caught.value, TypeError)
     assert transport.requests == []  # nothing was sent, nothing left open
@@ -53,9 +53,9 @@ async def test_a_stream_attribute_on_the_call_says_what_to_write() -> None:
     async with client_with(streaming_transport()) as client:
         call = client.invoke_endpoint_with_response_stream("e", body=b"x")
         with pytest.raises(asyncsagemaker.UsageError, match=r"stream\.tokens"):
-            call.tokens()  # type: ignore[attr-defined]
+            call.tokens()
         with pytest.raises(AttributeError):
-            call.no_such_thing  # type: ignore[attr-defined]  # noqa: B018
+            call.no_such_thing  # noqa: B018
 
 
 async def test_a_call_never_awaited_warns_in_public_words() -> None:

@@ -23,12 +23,10 @@ from tests.client.test_client_emulator import (
     EmulatorFactory,
     client_for,
     slow_model,
-    start_emulator,
     wait_for,
 )
 
 pytestmark = pytest.mark.anyio
-__all__ = ["start_emulator"]
 
 
 async def test_aclose_from_another_task_closes_the_stream_under_its_reader(
@@ -110,7 +108,7 @@ def test_impossible_frame_limit_is_refused_at_construction() -> None:
     ],
 )
 async def test_unreadable_error_bodies_still_give_typed_errors(
-    status: int, body: bytes, error: type
+    status: int, body: bytes, error: type[asyncsagemaker.ServiceError]
 ) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -282,7 +280,7 @@ async def test_an_advisory_refresh_does_not_hold_up_other_calls(
     )
     credentials._expiry_time = expiring_in(12)  # inside the advisory window, not the mandatory
     session = botocore.session.Session()
-    session.get_credentials = lambda: credentials  # type: ignore[method-assign]
+    session.get_credentials = lambda: credentials
     emu = start_emulator(credentials={AKID: SECRET})
     async with SageMakerRuntime("us-east-1", endpoint_url=emu.url, botocore_session=session) as c:
         started = time.monotonic()

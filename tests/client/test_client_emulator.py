@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -25,7 +25,6 @@ from asyncsagemaker.emulator import (
     ModelErrorFault,
     ModelResponse,
     RequestRecord,
-    run_in_thread,
 )
 from tests._support import BOTH_LOOPS
 
@@ -34,22 +33,6 @@ AKID, SECRET = "AKIDTESTCLIENT", "secret/with+special=chars"
 pytestmark = pytest.mark.anyio
 
 EmulatorFactory = Callable[..., Emulator]
-
-
-@pytest.fixture
-def start_emulator() -> Iterator[EmulatorFactory]:
-    """Start emulators in background threads; all are stopped after the test."""
-    stops: list[object] = []
-
-    def start(**kwargs: object) -> Emulator:
-        context = run_in_thread(Emulator(**kwargs))  # type: ignore[arg-type]
-        emulator = context.__enter__()
-        stops.append(context)
-        return emulator
-
-    yield start
-    for context in reversed(stops):
-        context.__exit__(None, None, None)  # type: ignore[attr-defined]
 
 
 def client_for(emulator: Emulator, **config: object) -> SageMakerRuntime:
@@ -100,7 +83,7 @@ def capturing_model(seen: list[Invocation]) -> Callable[[Invocation], object]:
             content_type="application/x-answer",
             custom_attributes="reply=yes; trace=1",
             new_session_id="sess-2" if inv.session_id == "NEW_SESSION" else None,
-            closed_session_id="sess-9" if inv.session_id == "sess-9" else None,
+            closed_session_id=inv.session_id if inv.body == b"close" else None,
         )
 
     return handler
@@ -135,6 +118,9 @@ async def test_every_stream_parameter_reaches_the_model_and_metadata_comes_back(
 ) -> None:
     seen: list[Invocation] = []
     emu = start_emulator(models={"capture": capturing_model(seen)})
+    async with client_for(emu) as client:  # the emulator routes only sessions that were opened
+        opened = await client.invoke_endpoint("capture", body=b"", session_id="NEW_SESSION")
+        assert opened.new_session_id is not None and opened.new_session_id.startswith("sess-2;")
     async with (
         client_for(emu) as client,
         client.invoke_endpoint_with_response_stream(
@@ -146,7 +132,7 @@ async def test_every_stream_parameter_reaches_the_model_and_metadata_comes_back(
             target_container_hostname="c1",
             inference_id="inf-3",
             inference_component_name="ic-1",
-            session_id="sess-1",
+            session_id="sess-2",
         ) as stream,
     ):
         parts = [part async for part in stream]
@@ -162,7 +148,7 @@ async def test_every_stream_parameter_reaches_the_model_and_metadata_comes_back(
         assert stats.bytes == len(b"first second")
         assert stats.time_to_first_part is not None
         assert stats.duration is not None and stats.duration >= stats.time_to_first_part
-    inv = seen[0]
+    inv = seen[-1]
     assert inv.operation == "InvokeEndpointWithResponseStream"
     assert json.loads(inv.body) == {"inputs": "héllo"}
     assert inv.content_type == "application/json"
@@ -172,8 +158,8 @@ async def test_every_stream_parameter_reaches_the_model_and_metadata_comes_back(
     assert inv.target_container_hostname == "c1"
     assert inv.inference_id == "inf-3"
     assert inv.inference_component_name == "ic-1"
-    assert inv.session_id == "sess-1"
-    # headers botocore would not send are not sent (PROTOCOL.md 2.6)
+    assert inv.session_id == "sess-2"
+    # headers botocore would not send are not sent (docs/protocol.md §2.5)
     assert "accept" not in inv.headers
     assert inv.headers["accept-encoding"] == "identity"
     assert inv.headers["user-agent"].startswith("asyncsagemaker/")
@@ -227,8 +213,9 @@ async def test_every_invoke_endpoint_parameter_and_response_header(
 async def test_closed_session_comes_back(start_emulator: EmulatorFactory) -> None:
     emu = start_emulator(models={"capture": capturing_model([])})
     async with client_for(emu) as client:
-        response = await client.invoke_endpoint("capture", body=b"", session_id="sess-9")
-    assert response.closed_session_id == "sess-9"
+        await client.invoke_endpoint("capture", body=b"", session_id="NEW_SESSION")
+        response = await client.invoke_endpoint("capture", body=b"close", session_id="sess-2")
+    assert response.closed_session_id == "sess-2"
 
 
 async def test_echo_round_trip_and_stream_of_parts(start_emulator: EmulatorFactory) -> None:
@@ -304,7 +291,10 @@ async def test_invoke_endpoint_async_returns_locations(
     ],
 )
 async def test_request_faults_become_typed_errors(
-    start_emulator: EmulatorFactory, faults: Faults, error: type, code: str | None
+    start_emulator: EmulatorFactory,
+    faults: Faults,
+    error: type[asyncsagemaker.ServiceError],
+    code: str | None,
 ) -> None:
     emu = start_emulator(faults={"echo": faults})
     async with client_for(emu, max_attempts=1) as client:
@@ -374,7 +364,7 @@ async def test_stream_faults_raise_after_the_parts_before_them(
     assert len(received) == 3
     assert received[0].startswith(b"00000000")
     assert isinstance(caught.value, asyncsagemaker.StreamError)
-    if error is asyncsagemaker.ModelStreamError:
+    if isinstance(caught.value, asyncsagemaker.ModelStreamError):
         assert caught.value.error_code == detail
     elif detail is not None:
         assert detail in str(caught.value)

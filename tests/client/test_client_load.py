@@ -29,11 +29,9 @@ from tests.client.test_client_emulator import (
     SECRET,
     EmulatorFactory,
     client_for,
-    start_emulator,
 )
 
 pytestmark = pytest.mark.anyio
-__all__ = ["start_emulator"]  # the fixture, re-exported for this module's tests
 
 
 # -- backpressure --------------------------------------------------------------------
@@ -210,7 +208,7 @@ async def test_500_concurrent_streams_complete_within_a_bounded_pool(
         finally:
             active -= 1
 
-    emu = start_emulator(models={"tracked": tracked})
+    emu = start_emulator(models={"tracked": tracked}, max_records=500)
 
     async def one(client: SageMakerRuntime, i: int) -> bytes:
         body = b"s%d" % i

@@ -34,7 +34,7 @@ _KEY = ConnectionKey("127.0.0.1", 8443, True, True, None, None, None, None)
 def _certificate_error() -> aiohttp.ClientConnectorCertificateError:
     failure = ssl.SSLCertVerificationError(1, "certificate verify failed")
     failure.verify_message = "certificate has expired"
-    return aiohttp.ClientConnectorCertificateError(_KEY, failure)  # type: ignore[arg-type]
+    return aiohttp.ClientConnectorCertificateError(_KEY, failure)
 
 
 ROWS: list[tuple[BaseException, type[errors.SageMakerError], str]] = [
@@ -45,7 +45,7 @@ ROWS: list[tuple[BaseException, type[errors.SageMakerError], str]] = [
     (aiohttp.ServerTimeoutError("quiet"), errors.ReadTimeoutError, "read_timeout"),
     (asyncio.TimeoutError(), errors.ReadTimeoutError, "read_timeout"),
     (
-        aiohttp.ClientConnectorError(_KEY, ConnectionRefusedError(111, "refused")),  # type: ignore[arg-type]
+        aiohttp.ClientConnectorError(_KEY, ConnectionRefusedError(111, "refused")),
         errors.NetworkError,
         "could not connect to 127.0.0.1:8443",
     ),

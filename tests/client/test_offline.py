@@ -34,7 +34,7 @@ OPERATIONS = load_operations(SESSION.get_service_model("sagemaker-runtime"))
 STREAM = OPERATIONS["InvokeEndpointWithResponseStream"]
 
 
-# -- endpoints (PROTOCOL.md 1.2, resolved by botocore's rule set) ----------------------
+# -- endpoints (docs/protocol.md §1.2, resolved by botocore's rule set) ----------------------
 
 
 @pytest.mark.parametrize(
@@ -292,7 +292,7 @@ def test_model_error_keeps_the_containers_answer() -> None:
 
 
 def test_signature_matches_the_protocol_reference_vector() -> None:
-    """PROTOCOL.md 5.2: the signature derived independently with hashlib/hmac."""
+    """docs/protocol.md §5.2: the signature derived independently with hashlib/hmac."""
     signer = RequestSigner("us-east-1")
     credentials = ReadOnlyCredentials(
         "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "FQoGZXIvYXdzEXAMPLETOKEN"

@@ -7,13 +7,16 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import anyio
 import botocore.session
 import pytest
 
 import asyncsagemaker
 from asyncsagemaker import Config, SageMakerRuntime
+from asyncsagemaker.emulator import Emulator, Invocation
 from asyncsagemaker.testing import MockResponse, MockTransport, Request, event_stream
 from tests._support import ROOT
 
@@ -86,7 +89,7 @@ async def test_total_timeout_covers_waiting_for_credentials() -> None:
         time.sleep(3)  # an SSO or IMDS call that hangs
 
     session = botocore.session.Session()
-    session.get_credentials = hanging_chain  # type: ignore[method-assign]
+    session.get_credentials = hanging_chain
     transport = MockTransport(lambda request: MockResponse(200, body=b"ok"))
     client = SageMakerRuntime(
         "us-east-1",
@@ -243,3 +246,30 @@ def test_mock_transport_requests_are_signed_as_sent() -> None:
     assert request.body == b'{"a":1}'
     assert request.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKID/")
     assert request.headers["Content-Type"] == "application/json"
+
+
+async def test_a_flood_of_data_still_lets_a_cancellation_and_other_tasks_in(
+    start_emulator: Callable[..., Emulator],
+) -> None:
+    # The model (in the emulator's thread) writes as fast as the socket takes.  anyio
+    # (and so Starlette) cancels only a task it finds waiting on an unfinished future;
+    # when every turn of the loop brings data, a reader may never be found so, and a
+    # relay whose client left read the whole answer (seen with the FastAPI example
+    # under a slow interpreter).  The body gives the loop a bare turn now and then;
+    # here a cancellation during a flood must end the stream promptly.
+    async def flood(inv: Invocation) -> AsyncIterator[bytes]:
+        for index in range(100_000):  # bounded: about 100 MB at most
+            yield b"%08d" % index + b"x" * 992
+
+    emu = start_emulator(models={"flood": flood})
+    parts = 0
+    async with client_for(emu.url) as client:
+        started = time.monotonic()
+        with anyio.move_on_after(0.5):
+            async with client.invoke_endpoint_with_response_stream("flood", body=b"x") as s:
+                async for _ in s:
+                    parts += 1  # awaits nothing itself, and takes its time
+                    sum(range(2000))
+        stopped = time.monotonic() - started
+    assert stopped < 2.0
+    assert 0 < parts < 100_000

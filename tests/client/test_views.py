@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -14,12 +15,10 @@ from tests.client.test_client_emulator import (
     EmulatorFactory,
     client_for,
     slow_model,
-    start_emulator,
     wait_for,
 )
 
 pytestmark = pytest.mark.anyio
-__all__ = ["start_emulator"]
 
 
 def parts_model(parts: list[bytes]) -> Callable[[Invocation], AsyncIterator[bytes]]:
@@ -111,7 +110,7 @@ async def test_sse_two_events_in_one_part_and_done(start_emulator: EmulatorFacto
     ],
 )
 async def test_tokens_of_every_format_give_the_same_answer(
-    start_emulator: EmulatorFactory, request_args: dict[str, object], fmt: str
+    start_emulator: EmulatorFactory, request_args: dict[str, Any], fmt: str
 ) -> None:
     emu = start_emulator(token_delay=0)
     expected_words = demo_answer("Hi there").split()[:20]

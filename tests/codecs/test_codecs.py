@@ -7,7 +7,7 @@ is in test_codecs_chunking.py; this file pins what each decoder returns.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -21,8 +21,10 @@ from asyncsagemaker.codecs import (
     ServerSentEvent,
     SSEDecoder,
     TextDecoder,
+    UnicodeErrors,
+    check_errors,
 )
-from asyncsagemaker.errors import SageMakerError
+from asyncsagemaker.errors import ParamValidationError, SageMakerError
 
 
 def lines_of(chunks: list[bytes], **kwargs: Any) -> list[str]:
@@ -140,14 +142,23 @@ def test_text_decoder_feed_after_close_is_a_usage_error() -> None:
 
 
 def test_bad_arguments_are_refused() -> None:
-    with pytest.raises(ValueError, match="errors must be"):
-        TextDecoder(errors="ignore")
-    with pytest.raises(ValueError, match="max_line_bytes must be a positive int"):
+    """ParamValidationError, which is also the ValueError older callers catch."""
+    with pytest.raises(ParamValidationError, match="errors must be 'strict' or 'replace'"):
+        TextDecoder(errors="ignore")  # type: ignore[arg-type]
+    with pytest.raises(ParamValidationError, match="max_line_bytes must be a positive int"):
         LineDecoder(max_line_bytes=0)
-    with pytest.raises(ValueError, match="max_line_bytes must be a positive int"):
+    with pytest.raises(ParamValidationError, match="max_line_bytes must be a positive int"):
         JSONLinesDecoder(max_line_bytes=True)
     with pytest.raises(ValueError, match="max_event_bytes must be a positive int"):
         SSEDecoder(max_event_bytes=-1)
+
+
+def test_check_errors_accepts_exactly_the_names() -> None:
+    assert [check_errors(name) for name in get_args(UnicodeErrors)] == ["strict", "replace"]
+    for bad in ("ignore", "STRICT", "", None):
+        with pytest.raises(ParamValidationError) as info:
+            check_errors(bad)  # type: ignore[arg-type]
+        assert str(info.value) == f"errors must be 'strict' or 'replace', not {bad!r}"
 
 
 # --- LineDecoder --------------------------------------------------------------------

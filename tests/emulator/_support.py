@@ -22,8 +22,19 @@ from asyncsagemaker.eventstream import Decoder, Message
 AKID, SECRET, REGION = "AKIDEMULATORTEST", "emulator/secret+key=", "us-east-1"
 
 
-def boto3_client(emulator: Emulator, *, read_timeout: float = 10.0, **extra: Any) -> Any:
-    """A sagemaker-runtime client for ``emulator`` with one attempt, so nothing is hidden."""
+def boto3_client(
+    emulator: Emulator,
+    *,
+    read_timeout: float = 10.0,
+    verify: str | bool | None = None,
+    endpoint_url: str | None = None,
+    **extra: Any,
+) -> Any:
+    """A sagemaker-runtime client for ``emulator`` with one attempt, so nothing is hidden.
+
+    ``verify`` is boto3's (a CA bundle file for an HTTPS emulator); ``extra`` goes to
+    botocore's ``Config``.
+    """
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 1},
         read_timeout=read_timeout,
@@ -32,12 +43,21 @@ def boto3_client(emulator: Emulator, *, read_timeout: float = 10.0, **extra: Any
     )
     return boto3.client(
         "sagemaker-runtime",
-        endpoint_url=emulator.url,
+        endpoint_url=endpoint_url or emulator.url,
+        verify=verify,
         region_name=REGION,
         aws_access_key_id=AKID,
         aws_secret_access_key=SECRET,
         config=config,
     )
+
+
+def stream_parts(client: Any, endpoint: str, body: bytes = b"{}", **kwargs: Any) -> list[bytes]:
+    """The payload parts of one streaming call made with a boto3 client."""
+    response = client.invoke_endpoint_with_response_stream(
+        EndpointName=endpoint, Body=body, **kwargs
+    )
+    return [event["PayloadPart"]["Bytes"] for event in response["Body"]]
 
 
 def path_for(endpoint: str, operation: str = "invocations-response-stream") -> str:

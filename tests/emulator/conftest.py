@@ -1,4 +1,4 @@
-"""Emulator tests talk to real sockets on 127.0.0.1; tests/conftest.py isolates the AWS set-up."""
+"""Emulator tests: real sockets on 127.0.0.1 (tests/conftest.py isolates the AWS set-up)."""
 
 from __future__ import annotations
 

@@ -155,7 +155,8 @@ def test_a_generator_that_raises_mid_stream_sends_model_stream_error(start: Star
 
 @pytest.mark.parametrize("field", ["drop_after", "drop_mid_frame_after"])
 def test_dropped_connection_after_some_parts(start: Start, field: str) -> None:
-    emu = start(models={"m": ten_parts}, faults={"m": Faults(**{field: 2})})
+    faults = Faults(drop_after=2) if field == "drop_after" else Faults(drop_mid_frame_after=2)
+    emu = start(models={"m": ten_parts}, faults={"m": faults})
     received: list[bytes] = []
     with pytest.raises(urllib3.exceptions.ProtocolError):
         read_stream(boto3_client(emu), "m", received)

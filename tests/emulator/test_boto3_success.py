@@ -6,21 +6,14 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 from asyncsagemaker.emulator import Emulator, Faults, Invocation, ModelResponse
 from asyncsagemaker.emulator._demo import demo_answer
+from asyncsagemaker.emulator._demo_formats import split_tokens
 
-from ._support import boto3_client, wait_until
+from ._support import boto3_client, stream_parts, wait_until
 
 Start = Callable[..., Emulator]
-
-
-def stream_parts(client: Any, endpoint: str, body: bytes = b"{}", **kwargs: Any) -> list[bytes]:
-    response = client.invoke_endpoint_with_response_stream(
-        EndpointName=endpoint, Body=body, **kwargs
-    )
-    return [event["PayloadPart"]["Bytes"] for event in response["Body"]]
 
 
 def parts_model(parts: list[bytes]) -> Callable[[Invocation], AsyncIterator[bytes]]:
@@ -50,10 +43,14 @@ def test_demo_streams_tgi_tokens_with_multibyte_text(start: Start) -> None:
 
 
 def test_demo_max_new_tokens_bounds_the_answer(start: Start) -> None:
+    """A cut answer ends with its last ordinary token, not the end-of-sequence token."""
     emu = start(token_delay=0)
     body = json.dumps({"inputs": "Hi", "parameters": {"max_new_tokens": 3}}).encode()
     parts = stream_parts(boto3_client(emu), "demo", body)
-    assert len(parts) == 4  # three tokens and the closing special token
+    assert len(parts) == 3
+    last = json.loads(parts[-1][len(b"data:") :])
+    assert last["token"]["special"] is False
+    assert last["generated_text"] == "".join(split_tokens(demo_answer("Hi"))[:3])
 
 
 def test_demo_formats_are_chosen_by_attribute_accept_and_body(start: Start) -> None:
@@ -68,7 +65,7 @@ def test_demo_formats_are_chosen_by_attribute_accept_and_body(start: Start) -> N
     assert chunks[-1] == b"data: [DONE]\n\n"
     first = json.loads(chunks[0][len(b"data: ") :])
     assert first["choices"][0]["delta"]["role"] == "assistant"
-    assert json.loads(chunks[-2][len(b"data: ") :])["choices"][0]["finish_reason"] == "stop"
+    assert json.loads(chunks[-2][len(b"data: ") :])["choices"][0]["finish_reason"] == "length"
     assert len(chunks) == 4
 
     completion = stream_parts(client, "demo", b'{"prompt": "x", "max_tokens": 2}')

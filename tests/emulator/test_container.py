@@ -81,7 +81,7 @@ async def client_factory() -> AsyncIterator[Callable[[Emulator], Any]]:
         clients.append(context)
         return await context.__aenter__()
 
-    yield make  # type: ignore[misc]
+    yield make
     for context in clients:
         await context.__aexit__(None, None, None)
 

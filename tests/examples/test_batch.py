@@ -71,7 +71,7 @@ def model() -> CountingModel:
 
 @pytest.fixture
 def emulator(model: CountingModel) -> Iterator[Emulator]:
-    with run_in_thread(Emulator(models={"llm": model})) as emu:
+    with run_in_thread(Emulator(models={"llm": model}, max_records=PROMPTS)) as emu:
         yield emu
 
 

@@ -20,6 +20,8 @@ from asyncsagemaker.formats import (
     FormatError,
     ModelOutputError,
     TokenDecoder,
+    TokenFormat,
+    WireFormat,
     detect_format,
 )
 from tests._support import DATA
@@ -34,13 +36,13 @@ def load(name: str) -> tuple[bytes, dict[str, Any]]:
     return (FIXTURES / f"{name}{suffix}").read_bytes(), meta
 
 
-def decode(chunks: Iterable[bytes], format: str = "auto", **kwargs: Any) -> list[str]:
+def decode(chunks: Iterable[bytes], format: TokenFormat = "auto", **kwargs: Any) -> list[str]:
     decoder = TokenDecoder(format, **kwargs)
     out = [token for chunk in chunks for token in decoder.feed(chunk)]
     return out + decoder.close()
 
 
-def decode_until_error(chunks: Iterable[bytes], format: str) -> tuple[list[str], Exception]:
+def decode_until_error(chunks: Iterable[bytes], format: TokenFormat) -> tuple[list[str], Exception]:
     decoder = TokenDecoder(format)
     out: list[str] = []
     try:
@@ -77,7 +79,7 @@ def test_every_format_has_a_fixture() -> None:
 @pytest.mark.parametrize("mode", ["auto", "explicit"])
 def test_fixture_whole_and_byte_by_byte(name: str, mode: str) -> None:
     data, meta = load(name)
-    format = "auto" if mode == "auto" else meta["format"]
+    format: TokenFormat = "auto" if mode == "auto" else meta["format"]
     for chunks in ([data], one_byte_at_a_time(data)):
         decoder = TokenDecoder(format)
         if "error" in meta:
@@ -191,7 +193,7 @@ def demo_text() -> bytes:
     return "".join(DEMO_TOKENS).encode()
 
 
-DEMOS: dict[str, Callable[[], bytes]] = {
+DEMOS: dict[WireFormat, Callable[[], bytes]] = {
     "tgi": demo_tgi,
     "lmi": demo_lmi,
     "vllm-chat": demo_chat,
@@ -201,9 +203,10 @@ DEMOS: dict[str, Callable[[], bytes]] = {
 
 
 @pytest.mark.parametrize("format", list(DEMOS))
-def test_emulator_demo_shapes(format: str) -> None:
+def test_emulator_demo_shapes(format: WireFormat) -> None:
     data = DEMOS[format]()
     for chunks in ([data], one_byte_at_a_time(data)):
+        asked: TokenFormat
         for asked in ("auto", format):
             decoder = TokenDecoder(asked)
             tokens = [token for chunk in chunks for token in decoder.feed(chunk)]
@@ -216,7 +219,7 @@ def test_emulator_demo_shapes(format: str) -> None:
 
 
 @pytest.mark.parametrize("format", ["openai"])
-def test_openai_alias_reads_chat_and_completions(format: str) -> None:
+def test_openai_alias_reads_chat_and_completions(format: TokenFormat) -> None:
     assert decode([demo_chat()], format) == DEMO_TOKENS
     assert decode([demo_completions()], format) == DEMO_TOKENS
     mixed = demo_chat().replace(b"data: [DONE]\n\n", b"") + demo_completions()
@@ -333,7 +336,8 @@ def test_lmi_validation_error_line() -> None:
     assert tokens == []
     assert isinstance(error, ModelOutputError)
     assert error.message == "bad parameter top_p"
-    assert error.code == 424
+    code: Any = error.code  # errors.py types ModelOutputError.code as StreamError's str
+    assert code == 424
 
 
 def test_lmi_bad_json_line_raises_json_line_error() -> None:
@@ -413,7 +417,8 @@ def test_openai_error_object_raises() -> None:
     tokens, error = decode_until_error([data], "auto")
     assert tokens == []
     assert isinstance(error, ModelOutputError)
-    assert (error.message, error.error_type, error.code) == (
+    code: Any = error.code
+    assert (error.message, error.error_type, code) == (
         "context too long",
         "BadRequestError",
         400,
@@ -581,9 +586,9 @@ def test_record_over_limit_raises() -> None:
 
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="unknown token format 'sagemaker'"):
-        TokenDecoder("sagemaker")
+        TokenDecoder("sagemaker")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="errors must be"):
-        TokenDecoder(errors="ignore")
+        TokenDecoder(errors="ignore")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_record_bytes"):
         TokenDecoder(max_record_bytes=0)
     assert set(FORMATS) == {"tgi", "lmi", "vllm-chat", "vllm-completions", "openai", "text"}

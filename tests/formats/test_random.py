@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncsagemaker.codecs import DecodeError
-from asyncsagemaker.formats import TokenDecoder
+from asyncsagemaker.formats import GenerationAccumulator, GenerationEvent, TokenDecoder, TokenFormat
 
 SPECIAL = ["\r", "\n", "\r\n", "\U0001f370", "é", "日", "\u2028", " ", "data: ", '"', "\\"]
 tokens = st.lists(
@@ -56,7 +57,7 @@ def completions(toks: list[str], ascii_only: bool) -> bytes:
     return ("".join(chunk(t) for t in toks) + "data:[DONE]\r\r").encode()
 
 
-FORMATTERS: dict[str, Callable[[list[str], bool], bytes]] = {
+FORMATTERS: dict[TokenFormat, Callable[[list[str], bool], bytes]] = {
     "tgi": tgi,
     "lmi": lmi,
     "vllm-chat": chat,
@@ -70,7 +71,7 @@ def cut(draw: st.DrawFn, data: bytes) -> list[bytes]:
     return [data[a:b] for a, b in itertools.pairwise([0, *cuts, len(data)])]
 
 
-def run(format: str, chunks: list[bytes]) -> list[str]:
+def run(format: TokenFormat, chunks: list[bytes]) -> list[str]:
     decoder = TokenDecoder(format)
     out = [token for chunk in chunks for token in decoder.feed(chunk)]
     return out + decoder.close()
@@ -79,7 +80,7 @@ def run(format: str, chunks: list[bytes]) -> list[str]:
 @settings(max_examples=150, deadline=None)
 @given(st.data(), st.sampled_from(sorted(FORMATTERS)), tokens, st.booleans())
 def test_json_formats_random(
-    data: st.DataObject, format: str, toks: list[str], ascii_only: bool
+    data: st.DataObject, format: TokenFormat, toks: list[str], ascii_only: bool
 ) -> None:
     chunks = data.draw(cut(FORMATTERS[format](toks, ascii_only)))
     assert run(format, chunks) == toks
@@ -107,7 +108,7 @@ def test_text_random(data: st.DataObject, toks: list[str]) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.data(), st.binary(max_size=80), st.sampled_from(["auto", *FORMATTERS, "text"]))
 def test_random_bytes_chunking_never_changes_the_outcome(
-    data: st.DataObject, raw: bytes, format: str
+    data: st.DataObject, raw: bytes, format: TokenFormat
 ) -> None:
     def outcome(chunks: list[bytes]) -> tuple[str, str | None]:
         decoder = TokenDecoder(format)
@@ -120,4 +121,121 @@ def test_random_bytes_chunking_never_changes_the_outcome(
             return "".join(out), type(exc).__name__
         return "".join(out), None
 
-    assert outcome(data.draw(cut(raw))) == outcome([raw])
+    def events_outcome(chunks: list[bytes]) -> tuple[list[str], str | None]:
+        """The non-special texts of the events: for random bytes, the text of the outcome."""
+        decoder = TokenDecoder(format)
+        out: list[GenerationEvent] = []
+        try:
+            for chunk in chunks:
+                out += decoder.feed_events(chunk)
+            out += decoder.close_events()
+        except DecodeError as exc:
+            return [e.text for e in out if not e.special], type(exc).__name__
+        return [e.text for e in out if not e.special], None
+
+    chunks = data.draw(cut(raw))
+    assert outcome(chunks) == outcome([raw])
+    texts, error = events_outcome(chunks)
+    assert ("".join(texts), error) == outcome([raw])
+
+
+# --- events: random streams with special tokens, finish reasons and usage -------------
+
+FINISH = {"eos_token": "stop", "stop_sequence": "stop", "length": "length", "stop": "stop"}
+pieces = st.lists(st.tuples(tokens.map("".join), st.booleans()), max_size=6)  # (text, special)
+endings = st.tuples(st.sampled_from(sorted(FINISH)), st.integers(0, 10**6), st.integers(0, 10**6))
+
+
+def tgi_events(parts: list[tuple[str, bool]], end: tuple[str, int, int]) -> bytes:
+    finish, prompt, completion = end
+    events = [
+        {"index": i, "token": {"id": i, "text": t, "logprob": -0.5, "special": s}}
+        for i, (t, s) in enumerate(parts)
+    ]
+    last = {
+        "token": {"id": 2, "text": "</s>", "logprob": 0.0, "special": True},
+        "generated_text": "".join(t for t, s in parts if not s),
+        "details": {
+            "finish_reason": finish,
+            "generated_tokens": completion,
+            "input_length": prompt,
+        },
+    }
+    return "".join("data:" + json.dumps(e) + "\n\n" for e in [*events, last]).encode()
+
+
+def lmi_events(parts: list[tuple[str, bool]], end: tuple[str, int, int]) -> bytes:
+    finish, _, completion = end
+    lines: list[dict[str, Any]] = [
+        {"token": {"id": i, "text": t, "log_prob": -0.25, "special_token": s}}
+        for i, (t, s) in enumerate(parts)
+    ]
+    lines.append(
+        {"generated_text": "", "details": {"finish_reason": finish, "generated_tokens": completion}}
+    )
+    return "\n".join(json.dumps(line) for line in lines).encode()
+
+
+def chat_events(parts: list[tuple[str, bool]], end: tuple[str, int, int]) -> bytes:
+    finish, prompt, completion = end
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    chunks: list[dict[str, Any]] = [{"choices": [{"index": 0, "delta": {"role": "assistant"}}]}]
+    chunks += [{"choices": [{"index": 0, "delta": {"content": t}}]} for t, _ in parts]
+    chunks += [
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]},
+        {"choices": [], "usage": usage},
+    ]
+    body = "".join(
+        "data: " + json.dumps({"object": "chat.completion.chunk", **c}) + "\r\n\r\n" for c in chunks
+    )
+    return (body + "data: [DONE]\r\n\r\n").encode()
+
+
+EVENT_FORMATTERS: dict[
+    TokenFormat, Callable[[list[tuple[str, bool]], tuple[str, int, int]], bytes]
+] = {
+    "tgi": tgi_events,
+    "lmi": lmi_events,
+    "vllm-chat": chat_events,
+}
+
+
+def run_events(format: TokenFormat, chunks: list[bytes]) -> list[GenerationEvent]:
+    decoder = TokenDecoder(format)
+    out = [event for chunk in chunks for event in decoder.feed_events(chunk)]
+    return out + decoder.close_events()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.sampled_from(sorted(EVENT_FORMATTERS)), pieces, endings)
+def test_events_random(
+    data: st.DataObject,
+    format: TokenFormat,
+    parts: list[tuple[str, bool]],
+    end: tuple[str, int, int],
+) -> None:
+    stream = EVENT_FORMATTERS[format](parts, end)
+    chunks = data.draw(cut(stream))
+    events = run_events(format, chunks)
+    assert events == run_events(format, [stream])  # the chunking changes nothing
+    assert run_events("auto", chunks) == events
+    texts = [event.text for event in events if event.text and not event.special]
+    assert run(format, chunks) == texts  # tokens() is the view of the events
+    accumulator = GenerationAccumulator()
+    accumulator.extend(events)
+    generation = accumulator.result()
+    finish, prompt, completion = end
+    assert generation.text == "".join(texts)
+    assert (generation.finish_reason, generation.raw_finish_reason) == (FINISH[finish], finish)
+    assert generation.usage is not None
+    assert generation.usage.completion_tokens == completion
+    if format == "vllm-chat":
+        assert generation.usage.total_tokens == prompt + completion
+        assert texts == [t for t, _ in parts if t]  # chat chunks have no special flag
+    else:
+        assert generation.usage.total_tokens is None  # TGI and LMI send no total
+        assert texts == [t for t, s in parts if t and not s]
