@@ -47,14 +47,19 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from ._bidi_events import BidiPart
     from ._client import SageMakerRuntime
     from ._config import Config
+    from ._duplex import DuplexCall, DuplexStream
     from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
     from ._stats import StreamStats
     from ._stream import ResponseStream
 from ._stream_call import StreamCall
 
 _HOMES = {
+    "BidiPart": "._bidi_events",
+    "DuplexCall": "._duplex",
+    "DuplexStream": "._duplex",
     "SageMakerRuntime": "._client",
     "Config": "._config",
     "AsyncInferenceResponse": "._responses",
@@ -66,6 +71,7 @@ _HOMES = {
 
 __all__ = [
     "AsyncInferenceResponse",
+    "BidiPart",
     "CertificateError",
     "ClientClosedError",
     "Config",
@@ -74,6 +80,8 @@ __all__ = [
     "CredentialsError",
     "DeadlineExceededError",
     "DecodeError",
+    "DuplexCall",
+    "DuplexStream",
     "EventTooLargeError",
     "FormatError",
     "InternalDependencyException",

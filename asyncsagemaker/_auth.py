@@ -177,11 +177,14 @@ class RequestSigner:
         body: bytes,
         method: str = "POST",
         now: datetime.datetime | None = None,
+        payload_hash: str | None = None,
     ) -> dict[str, str]:
         """Return ``headers`` plus ``Host``, ``X-Amz-Date``, the token and ``Authorization``.
 
         ``url`` must be the exact (percent-encoded) URL that is sent; ``now`` (UTC)
-        fixes the signing time, for reproducible signatures.
+        fixes the signing time, for reproducible signatures.  ``payload_hash``
+        replaces the body's hash in the canonical request (the literal
+        ``STREAMING-AWS4-HMAC-SHA256-EVENTS`` of a signed event stream).
         """
         path_at = url.find("/", url.find("//") + 2)
         origin, path = url[:path_at], url[path_at:]
@@ -209,7 +212,7 @@ class RequestSigner:
                 *(f"{name}:{value}" for name, value in signed),
                 "",
                 signed_names,
-                hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256,
+                payload_hash or (hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256),
             )
         )
         day = amz_date[:8]

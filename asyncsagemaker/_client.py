@@ -19,9 +19,9 @@ import platform
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore
 import botocore.session
@@ -49,6 +49,10 @@ from .errors import (
     SageMakerError,
 )
 from .formats import TokenFormat, chat_body, parse_generation
+
+if TYPE_CHECKING:
+    from ._bidi_events import BidiPart
+    from ._duplex import BidiSide, DuplexCall
 
 __all__ = ["SageMakerRuntime"]
 
@@ -95,6 +99,8 @@ class SageMakerRuntime:
     :class:`~asyncsagemaker.Config` or a ``botocore.config.Config``).  Use it as
     ``async with SageMakerRuntime(...) as client`` or call ``await client.close()``.
     ``transport`` replaces the HTTP/1.1 transport (``testing.MockTransport`` in tests).
+    ``bidi_endpoint_url`` is where bidirectional streams go (HTTP/2; default: the
+    ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2`` variable, else the region's port 8443).
     """
 
     def __init__(
@@ -109,6 +115,7 @@ class SageMakerRuntime:
         botocore_session: Any = None,
         config: Config | Any | None = None,
         transport: Transport | None = None,
+        bidi_endpoint_url: str | None = None,
     ) -> None:
         if (aws_access_key_id is None) != (aws_secret_access_key is None):
             raise ConfigurationError(
@@ -127,6 +134,8 @@ class SageMakerRuntime:
         )
         self._botocore_session = botocore_session
         self._transport = transport
+        self._bidi_endpoint_url = bidi_endpoint_url and check_endpoint_url(bidi_endpoint_url)
+        self._bidi: BidiSide | None = None  # bidirectional streams: endpoint and HTTP/2 pool
         self._ready: _Ready | None = None
         self._ready_lock = asyncio.Lock()
         self._closed = False
@@ -156,6 +165,8 @@ class SageMakerRuntime:
         self._closed = True
         if self._ready is not None:
             await self._ready.transport.aclose()
+        if self._bidi is not None:
+            await self._bidi.transport.aclose()
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         if getattr(self, "_ready", None) is not None and not self._closed:
@@ -442,6 +453,27 @@ class SageMakerRuntime:
             status_code=response.status,
             headers=response.headers,
         )
+
+    def invoke_endpoint_with_bidirectional_stream(
+        self,
+        endpoint_name: str,
+        *,
+        target_variant: str | None = None,
+        model_invocation_path: str | None = None,
+        model_query_string: str | None = None,
+        input: AsyncIterable[bytes | str | BidiPart] | None = None,
+    ) -> DuplexCall:
+        """A full-duplex HTTP/2 stream: ``async with client.invoke_...(...) as duplex``.
+
+        ``duplex.send(...)`` parts up while ``async for part in duplex`` reads parts
+        down; ``input`` (an async iterable) is sent by the stream itself.  See
+        docs/bidirectional.md.
+        """
+        from ._duplex import DuplexCall
+
+        return DuplexCall(self, endpoint_name, target_variant=target_variant, input=input,
+                          model_invocation_path=model_invocation_path,
+                          model_query_string=model_query_string)  # fmt: skip
 
     # -- the wire ------------------------------------------------------------------
 

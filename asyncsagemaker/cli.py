@@ -1,4 +1,4 @@
-"""The ``asyncsagemaker`` command line: ``invoke``, ``emulate`` and ``demo``.
+"""The ``asyncsagemaker`` command line: ``invoke``, ``duplex``, ``emulate`` and ``demo``.
 
 Each sub-command lives beside the layer it drives; this module only builds the
 parser and dispatches, so ``--help`` stays fast and imports nothing heavy.
@@ -29,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         "invoke", help="invoke an endpoint; print the answer or its tokens as they arrive"
     )
     add_invoke_arguments(invoke)
+    from ._cli_duplex import add_duplex_arguments
+
+    duplex = commands.add_parser(
+        "duplex", help="a bidirectional stream: stdin lines go up, parts are printed as they come"
+    )
+    add_duplex_arguments(duplex)
     demo = commands.add_parser(
         "demo", help="stream a chat answer from an embedded emulator through the real client"
     )

@@ -1,7 +1,8 @@
 """Test helpers: the pytest plugin (entry point ``pytest11``) and a mock transport.
 
 * ``sagemaker_emulator``: an :class:`~asyncsagemaker.emulator.Emulator` serving the
-  default endpoints ``echo`` and ``demo``, fresh for each test.
+  default endpoints ``echo`` and ``demo``, fresh for each test, on HTTP/1.1
+  (``.url``) and HTTP/2 for bidirectional streams (``.bidi_url``).
 * ``sagemaker_emulator_factory``: call it with ``Emulator`` keyword arguments
   (models, credentials, faults...) to get more; all are stopped after the test.
 * ``MockTransport``, ``MockResponse``, ``event_stream``: answer a client's requests
@@ -65,5 +66,9 @@ def sagemaker_emulator_factory() -> Iterator[Callable[..., Emulator]]:
 def sagemaker_emulator(
     sagemaker_emulator_factory: Callable[..., Emulator],
 ) -> Emulator:
-    """A running emulator with the default endpoints (``echo``, ``demo``); use ``.url``."""
-    return sagemaker_emulator_factory()
+    """A running emulator with the default endpoints (``echo``, ``demo``); use ``.url``.
+
+    Its HTTP/2 listener for bidirectional streams is open too, on a free port:
+    ``.bidi_url``.
+    """
+    return sagemaker_emulator_factory(bidi_port=0)

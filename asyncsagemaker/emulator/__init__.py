@@ -1,7 +1,8 @@
 """A local SageMaker Runtime: the service's wire protocol on 127.0.0.1.
 
 Serves ``InvokeEndpoint``, ``InvokeEndpointWithResponseStream`` and
-``InvokeEndpointAsync`` byte-compatibly with botocore, checks SigV4 signatures,
+``InvokeEndpointAsync`` byte-compatibly with botocore (and, on an HTTP/2 listener,
+``InvokeEndpointWithBidirectionalStream``; see docs/bidirectional.md), checks SigV4 signatures,
 runs built-in models, your own async handlers or a local model container, and
 injects faults on demand.  See docs/emulator.md.
 
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._background import run_in_thread
+    from ._bidi_faults import BidiFaults
+    from ._bidi_types import BidiHandler, BidiInvocation, BidiPart, BidiRecord
     from ._faults import Faults, ModelErrorFault
     from ._records import RecordRing
     from ._server import Emulator
@@ -23,6 +26,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OUTCOMES",
+    "BidiFaults",
+    "BidiHandler",
+    "BidiInvocation",
+    "BidiPart",
+    "BidiRecord",
     "Emulator",
     "Faults",
     "Handler",
@@ -36,6 +44,11 @@ __all__ = [
 ]
 
 _HOMES = {
+    "BidiFaults": "._bidi_faults",
+    "BidiHandler": "._bidi_types",
+    "BidiInvocation": "._bidi_types",
+    "BidiPart": "._bidi_types",
+    "BidiRecord": "._bidi_types",
     "OUTCOMES": "._types",
     "Emulator": "._server",
     "Faults": "._faults",

@@ -25,6 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=int, default=8080, help="port to bind; 0 picks a free one (default 8080)"
     )
     parser.add_argument(
+        "--bidi-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also listen for HTTP/2 bidirectional streams on PORT (0 picks a free one; "
+        "the real service uses 8443); without it no HTTP/2 listener is opened",
+    )
+    parser.add_argument(
         "--model",
         action="append",
         default=[],
@@ -100,6 +108,7 @@ def _emulator_options(args: argparse.Namespace) -> dict[str, Any]:
         "port": args.port,
         "token_delay": args.token_delay,
         "async_output_dir": args.async_dir,
+        "bidi_port": args.bidi_port,
     }
 
 
@@ -136,6 +145,8 @@ async def _serve(options: dict[str, Any]) -> None:
         if emulator.credentials is None:
             signatures += " (no --credentials)"
         print(f"SageMaker Runtime emulator listening on {emulator.url}", flush=True)
+        if options["bidi_port"] is not None:
+            print(f"bidirectional streams (HTTP/2) on {emulator.bidi_url}", flush=True)
         print(f"endpoints: {endpoints}; signatures: {signatures}; Ctrl-C stops", flush=True)
         await stop.wait()
     print("emulator stopped", flush=True)

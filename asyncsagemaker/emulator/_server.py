@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.parse
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -28,6 +29,10 @@ from typing import Any
 from aiohttp import web
 
 from ._async import AsyncStore
+from ._bidi import BidiServer
+from ._bidi_faults import BidiFaults
+from ._bidi_models import bidi_specs
+from ._bidi_types import BidiHandler, BidiRecord
 from ._faults import FaultCounter, Faults, ModelErrorFault, error_reply, model_error_reply
 from ._models import ContainerError, call_model, close_model, resolve_model
 from ._records import DEFAULT_BODY_LIMIT, DEFAULT_MAX_RECORDS, RecordRing
@@ -84,7 +89,12 @@ class Emulator:
     :attr:`records` keeps; ``body_timeout`` is how long a request body may take to
     arrive after its headers; ``session_ttl`` the lifetime of a stateful session
     whose model gives no expiry.  ``ssl_context`` (a server context with its
-    certificate loaded) serves HTTPS.  Use ``async with`` or ``start()``/``close()``.
+    certificate loaded) serves HTTPS.
+    ``bidi_port`` opens the HTTP/2 listener for bidirectional streams (``0``: a free
+    port; ``None``: none), serving ``bidi_models`` (default: the ``echo``, ``demo``
+    and ``container:`` specs of ``models``) with ``bidi_faults``, over TLS too with
+    ``ssl_context``; see docs/bidirectional.md.  Use ``async with`` or
+    ``start()``/``close()``.
     """
 
     def __init__(
@@ -97,6 +107,9 @@ class Emulator:
         token_delay: float = 0.02,
         async_output_dir: str | Path | None = None,
         variants: Mapping[str, Mapping[str, float]] | None = None,
+        bidi_port: int | None = None,
+        bidi_models: Mapping[str, BidiHandler | str] | None = None,
+        bidi_faults: Mapping[str, BidiFaults] | None = None,
         max_records: int = DEFAULT_MAX_RECORDS,
         record_body_limit: int | None = DEFAULT_BODY_LIMIT,
         body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
@@ -138,6 +151,16 @@ class Emulator:
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
         self._random = random.Random()
+        self._bidi = BidiServer(
+            bidi_specs(specs) if bidi_models is None else bidi_models,
+            credentials=lambda: self.credentials,
+            pick_variant=self._pick_variant,
+            faults=bidi_faults,
+            token_delay=token_delay,
+            host=host,
+            port=bidi_port,
+            ssl_context=ssl_context,
+        )
 
     # --- configuration ----------------------------------------------------------
 
@@ -199,6 +222,20 @@ class Emulator:
         return f"checked exactly for {keys} key{'s' if keys != 1 else ''}"
 
     @property
+    def bidi_url(self) -> str:
+        """``http://HOST:PORT`` (``https://`` with an ``ssl_context``) of the HTTP/2 listener."""
+        return self._bidi.url
+
+    @property
+    def bidi_records(self) -> deque[BidiRecord]:
+        """One record per bidirectional stream, the newest last (the last 1,000 are kept)."""
+        return self._bidi.records
+
+    def set_bidi_faults(self, endpoint: str, faults: BidiFaults | None) -> None:
+        """Set (or with ``None`` clear) an endpoint's bidirectional-stream faults."""
+        self._bidi.set_faults(endpoint, faults)
+
+    @property
     def async_output_dir(self) -> Path:
         """The directory standing in for S3 (a temporary one unless given)."""
         if self._store is None:
@@ -232,6 +269,11 @@ class Emulator:
             raise
         self.port = int(runner.addresses[0][1])
         self._runner = runner
+        try:
+            await self._bidi.start()
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """Stop serving, finish or cancel pending async invocations, release models."""
@@ -239,6 +281,7 @@ class Emulator:
         if runner is None:
             return
         self._closing = True
+        await self._bidi.close()
         await runner.cleanup()
         if self._background:
             _, pending = await asyncio.wait(self._background, timeout=_SHUTDOWN_GRACE)

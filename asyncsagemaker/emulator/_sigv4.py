@@ -70,10 +70,14 @@ def verify(
     body: bytes,
     credentials: Mapping[str, str] | None,
     now: _dt.datetime | None = None,
+    *,
+    payload_hash: str | None = None,
 ) -> None:
     """Raise :class:`ServiceReply` (403 or 400) unless the request is signed as required.
 
     ``headers`` are the received (name, value) pairs in order, repeats included.
+    ``payload_hash`` is the literal the body hash must be instead of the body's
+    SHA-256 (``STREAMING-AWS4-HMAC-SHA256-EVENTS`` for a signed event stream).
     """
     received: dict[str, list[str]] = {}
     for name, value in headers:
@@ -118,7 +122,8 @@ def verify(
         )
     _check_clock(timestamp, now or _dt.datetime.now(_dt.timezone.utc))
     claimed_hash = received.get("x-amz-content-sha256")
-    if claimed_hash and claimed_hash[0] != hashlib.sha256(body).hexdigest():
+    wanted_hash = payload_hash or hashlib.sha256(body).hexdigest()
+    if (claimed_hash and claimed_hash[0] != wanted_hash) or (payload_hash and not claimed_hash):
         raise _refuse(
             "InvalidSignatureException",
             "The provided 'x-amz-content-sha256' header does not match what was computed.",

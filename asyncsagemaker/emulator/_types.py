@@ -104,6 +104,15 @@ Outcome: TypeAlias = Literal[
     "fault:drop_after",
     "fault:drop_mid_frame_after",
     "fault:corrupt_crc_after",
+    # bidirectional streams (BidiRecord) also end these ways
+    "client_reset",
+    "server_closed",
+    "bad_signature",
+    "bad_input",
+    "fault:reset_after",
+    "fault:goaway_after",
+    "fault:max_session_seconds",
+    "fault:max_part_bytes",
 ]
 #: Every :data:`Outcome`, in the order of its definition.
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)

@@ -214,7 +214,9 @@ def test_the_default_body_timeout() -> None:
 
 
 def test_fault_outcomes_name_faults_fields() -> None:
-    fields = {item.name for item in dataclasses.fields(Faults)}
+    """Each ``fault:`` outcome names a field of Faults (HTTP/1.1) or BidiFaults (HTTP/2)."""
+    kinds = (Faults, asyncsagemaker.emulator.BidiFaults)
+    fields = {item.name for kind in kinds for item in dataclasses.fields(kind)}
     faults = [outcome for outcome in OUTCOMES if outcome.startswith("fault:")]
     assert faults and all(outcome.removeprefix("fault:") in fields for outcome in faults)
     hints = typing.get_type_hints(RequestRecord)

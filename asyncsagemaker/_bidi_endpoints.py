@@ -1,0 +1,62 @@
+"""The bidirectional call's endpoint: its own rule set (shipped as package data), evaluated
+by botocore's ``EndpointProvider``.
+
+The "SageMaker Runtime HTTP2" service is not in botocore's data, so its rule set
+travels with this package (``_data/``); the partitions (DNS suffixes, FIPS and
+dual-stack support) are botocore's.  The regional endpoint is
+``https://runtime.sagemaker.{region}.{dnsSuffix}:8443``.  A custom URL comes from
+``bidi_endpoint_url=`` or the variable ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2``
+(the AWS convention for a service-specific endpoint).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from importlib import resources
+from typing import Any
+
+from botocore.endpoint_provider import EndpointProvider
+from botocore.exceptions import EndpointResolutionError
+
+from ._config import check_endpoint_url
+from .errors import ConfigurationError
+
+__all__ = ["ENDPOINT_VARIABLE", "resolve_bidi_endpoint"]
+
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2"
+_RULESET = "sagemaker-runtime-http2-endpoint-rules.json"
+
+
+@functools.lru_cache(maxsize=1)
+def ruleset() -> dict[str, Any]:
+    """The rule set, read once per process."""
+    text = resources.files("asyncsagemaker").joinpath("_data").joinpath(_RULESET).read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def resolve_bidi_endpoint(
+    loader: Any,
+    region: str | None,
+    *,
+    use_fips: bool = False,
+    use_dualstack: bool = False,
+    endpoint_url: str | None = None,
+) -> str:
+    """The base URL of bidirectional streams (blocks on files: call it off the loop)."""
+    url = endpoint_url or os.environ.get(ENDPOINT_VARIABLE) or None
+    params: dict[str, Any] = {"UseFIPS": use_fips, "UseDualStack": use_dualstack}
+    if region:
+        params["Region"] = region
+    if url:
+        params["Endpoint"] = check_endpoint_url(url)
+    try:
+        endpoint = EndpointProvider(ruleset(), loader.load_data("partitions")).resolve_endpoint(
+            **params
+        )
+    except EndpointResolutionError as exc:
+        raise ConfigurationError(f"bidirectional streams: {exc}") from None
+    resolved: str = endpoint.url
+    return resolved.rstrip("/")

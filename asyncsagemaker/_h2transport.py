@@ -1,0 +1,566 @@
+"""The HTTP/2 transport, on h2 (sans-IO) and asyncio streams: full duplex, one stream per call.
+
+The second transport behind the seam of :mod:`._http`, for the bidirectional call:
+:meth:`H2Transport.open` sends a request's headers, returns an :class:`H2Stream`
+once the response headers arrived, and leaves the request body open, so that the
+caller sends while it reads.  Its rules:
+
+* **Connections.** ``https://``: TLS with ALPN ``h2`` (a server that does not
+  choose ``h2`` is a ConfigurationError, never retried); ``http://``: cleartext
+  h2c with prior knowledge.  One connection per origin carries concurrent streams up to
+  the peer's ``MAX_CONCURRENT_STREAMS``; more streams open another connection.
+  After a GOAWAY a connection takes no new stream, so new calls go to a new one.
+  A PING every ``keepalive`` seconds finds a dead peer (no answer within the next
+  interval fails its streams).
+* **Flow control.** :meth:`H2Stream.send` never sends beyond the peer's window, it
+  waits for ``WINDOW_UPDATE``; received DATA is handed back to the peer's window
+  only when :meth:`H2Stream.read_chunk` takes it (that is the consumer's
+  backpressure on the model).  The connection window is large, so a stalled
+  stream never blocks the others.
+* **Errors.** Socket, TLS and timeout failures go through the error map of
+  :mod:`._transport` (:func:`~._transport.translate`); the HTTP/2 events of their
+  own are mapped here: RST_STREAM is a :class:`~.errors.StreamError` naming its
+  error code, GOAWAY and a lost connection a
+  :class:`~.errors.StreamInterruptedError`.
+* **Deadlines.** Up to the response headers, the caller's ``Deadline.scope()``
+  holds; ``connect_timeout`` bounds the connection, ``read_timeout`` the wait for
+  the headers.  Afterwards only the total deadline applies (a silent duplex
+  stream is normal), through one watchdog timer per stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import urllib.parse
+from collections import deque
+from typing import Final
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+from h2.errors import ErrorCodes
+
+from ._deadline import Deadline, Watchdog
+from ._http import RawResponse, Request
+from ._transport import REQUEST, translate
+from .errors import (
+    ClientClosedError,
+    ConfigurationError,
+    ConnectTimeoutError,
+    NetworkError,
+    ReadTimeoutError,
+    SageMakerError,
+    StreamError,
+    StreamInterruptedError,
+)
+
+__all__ = ["CONNECTION_WINDOW", "H2Stream", "H2Transport"]
+
+#: The connection's receive window: room for many streams' windows at once.
+CONNECTION_WINDOW: Final = 16 * 1024 * 1024
+_READ_SIZE: Final = 65_536
+_DEFAULT_WINDOW: Final = 65_535
+
+
+def _code_name(code: int | None) -> str:
+    if code is None:
+        return "NO_ERROR"
+    try:
+        return ErrorCodes(code).name
+    except ValueError:
+        return f"error {code}"
+
+
+class H2Stream:
+    """One HTTP/2 stream of a call: response headers, DATA both ways, reset.
+
+    Also the :class:`~._http.BodySource` of its response: ``read_chunk`` takes the
+    next DATA (acknowledging it), ``abort`` resets the stream with CANCEL.
+    """
+
+    def __init__(self, connection: _Connection, stream_id: int) -> None:
+        self._connection = connection
+        self.stream_id = stream_id
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self._responded = asyncio.Event()
+        self._chunks: deque[tuple[bytes, int]] = deque()
+        self._buffered = 0
+        self._readable = asyncio.Event()
+        self.ended = False  # the peer sent END_STREAM
+        self.input_closed = False  # we sent END_STREAM, or the peer asked us to stop
+        self._error: SageMakerError | None = None
+        self._watchdog: Watchdog | None = None
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not read yet (at most the stream's window)."""
+        return self._buffered
+
+    @property
+    def error(self) -> SageMakerError | None:
+        """Why the stream failed, once it did."""
+        return self._error
+
+    def watch(self, deadline: Deadline) -> None:
+        """Keep the call's total deadline while the stream runs (no idle limit)."""
+        if deadline.at is not None and self._watchdog is None:
+            self._watchdog = Watchdog(self._loop, None, deadline.at, self._fail_by_deadline)
+
+    def _fail_by_deadline(self, error: SageMakerError) -> None:
+        self.fail(error)
+        self._connection.reset(self, ErrorCodes.CANCEL)
+
+    async def response(self, read_timeout: float | None) -> None:
+        """Wait for the response headers (``read_timeout`` at most)."""
+        try:
+            if read_timeout is None:
+                await self._responded.wait()
+            else:
+                await asyncio.wait_for(self._responded.wait(), read_timeout)
+        except asyncio.TimeoutError:
+            self.fail(
+                ReadTimeoutError(f"no response headers within read_timeout ({read_timeout:g} s)")
+            )
+            self._connection.reset(self, ErrorCodes.CANCEL)
+        if self._error is not None and not self.status:
+            raise self._error
+
+    async def send(self, data: bytes, end_stream: bool = False) -> None:
+        """Send ``data`` within the peer's window (waits for it to open)."""
+        await self._connection.send(self, data, end_stream)
+        if end_stream:
+            self.input_closed = True
+
+    async def read_chunk(self) -> bytes:
+        while not self._chunks:
+            if self.ended:
+                return b""
+            if self._error is not None:
+                raise self._error
+            self._readable.clear()
+            await self._readable.wait()
+        data, size = self._chunks.popleft()
+        self._buffered -= len(data)
+        self._connection.acknowledge(self.stream_id, size)
+        return data
+
+    async def read_all(self) -> bytes:
+        chunks = []
+        while chunk := await self.read_chunk():
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def release(self) -> None:
+        """The response was read to its end."""
+        self._finish()
+
+    def abort(self) -> None:
+        """Reset the stream with CANCEL (unless it is over already)."""
+        self.reset(ErrorCodes.CANCEL)
+
+    def reset(self, error_code: int = ErrorCodes.CANCEL) -> None:
+        if self._error is None and not (self.ended and self.input_closed):
+            self.fail(StreamError("the stream was cancelled by this client", code="CANCEL"))
+            self._connection.reset(self, error_code)
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
+        self._connection.forget(self)
+
+    # -- fed by the connection ----------------------------------------------------------
+
+    def fail(self, error: SageMakerError) -> None:
+        if self._error is None:
+            self._error = error
+        self._readable.set()
+        self._responded.set()
+
+    def _received(self, data: bytes, size: int) -> None:
+        self._chunks.append((data, size))
+        self._buffered += len(data)
+        self._readable.set()
+
+    def _ended(self) -> None:
+        self.ended = True
+        self._readable.set()
+        if self.input_closed:
+            self._finish()
+
+
+class _Connection:
+    """One HTTP/2 connection: h2's state, the socket, its reader and keepalive tasks."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        origin: str,
+        keepalive: float | None,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.origin = origin
+        config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        self.h2 = h2.connection.H2Connection(config=config)
+        self.streams: dict[int, H2Stream] = {}
+        self._window = asyncio.Event()
+        self._drain_lock = asyncio.Lock()
+        self.usable = True  # takes new streams (no GOAWAY, not lost)
+        self._lost: SageMakerError | None = None
+        self._pinged = False
+        loop = asyncio.get_running_loop()
+        self.h2.local_settings = h2.settings.Settings(
+            client=True, initial_values={h2.settings.SettingCodes.ENABLE_PUSH: 0}
+        )
+        self.h2.initiate_connection()
+        self.h2.increment_flow_control_window(CONNECTION_WINDOW - _DEFAULT_WINDOW)
+        self._flush()
+        self._reading = loop.create_task(self._read())
+        self._keepalive = loop.create_task(self._ping(keepalive)) if keepalive else None
+
+    @property
+    def has_room(self) -> bool:
+        limit = self.h2.remote_settings.max_concurrent_streams
+        return self.usable and len(self.streams) < limit
+
+    def _flush(self) -> None:
+        data = self.h2.data_to_send()
+        if data and not self._writer.is_closing():
+            self._writer.write(data)
+
+    def open(self, request: Request) -> H2Stream:
+        parts = urllib.parse.urlsplit(request.url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = [
+            (":method", request.method),
+            (":scheme", parts.scheme),
+            (":authority", parts.netloc),
+            (":path", target or "/"),
+            *((k.lower(), v) for k, v in request.headers.items() if k.lower() != "host"),
+        ]
+        try:
+            stream_id = self.h2.get_next_available_stream_id()
+            self.h2.send_headers(stream_id, headers)
+        except h2.exceptions.H2Error as exc:
+            self.usable = False
+            raise NetworkError(
+                f"HTTP/2 connection to {self.origin} refused a stream: {exc}"
+            ) from None
+        stream = H2Stream(self, stream_id)
+        self.streams[stream_id] = stream
+        self._flush()
+        return stream
+
+    async def send(self, stream: H2Stream, data: bytes, end_stream: bool) -> None:
+        view = memoryview(data)
+        h2c = self.h2
+        while True:
+            if stream.error is not None:
+                raise stream.error
+            if stream.input_closed:
+                raise StreamError(
+                    "the service closed the input side of the stream", code="NO_ERROR"
+                )
+            try:
+                window = h2c.local_flow_control_window(stream.stream_id)
+                size = min(window, h2c.max_outbound_frame_size, len(view))
+                if size <= 0 and view:
+                    event = self._window
+                    await event.wait()
+                    continue
+                last = end_stream and size == len(view)
+                h2c.send_data(stream.stream_id, bytes(view[:size]), end_stream=last)
+            except h2.exceptions.StreamClosedError:
+                raise stream.error or StreamError(
+                    "the service closed the input side of the stream", code="NO_ERROR"
+                ) from None
+            except h2.exceptions.ProtocolError as exc:
+                raise stream.error or StreamInterruptedError(
+                    f"the HTTP/2 connection cannot send any more: {exc}"
+                ) from None
+            self._flush()
+            view = view[size:]
+            await self._drain(stream)
+            if not view:
+                return
+
+    async def _drain(self, stream: H2Stream) -> None:
+        async with self._drain_lock:
+            try:
+                await self._writer.drain()
+            except (ConnectionError, OSError, RuntimeError) as exc:
+                self._lose(StreamInterruptedError(f"the HTTP/2 connection was lost: {exc}"))
+        if stream.error is not None:
+            raise stream.error
+
+    def acknowledge(self, stream_id: int, size: int) -> None:
+        if size and self._lost is None:
+            with contextlib.suppress(h2.exceptions.H2Error):
+                self.h2.acknowledge_received_data(size, stream_id)
+                self._flush()
+
+    def reset(self, stream: H2Stream, error_code: int) -> None:
+        if self._lost is None:
+            with contextlib.suppress(h2.exceptions.H2Error):
+                self.h2.reset_stream(stream.stream_id, error_code)
+                self._flush()
+        self._wake()
+
+    def forget(self, stream: H2Stream) -> None:
+        self.streams.pop(stream.stream_id, None)
+
+    def _wake(self) -> None:
+        self._window.set()
+        self._window = asyncio.Event()
+
+    def _lose(self, error: SageMakerError) -> None:
+        self.usable = False
+        if self._lost is None:
+            self._lost = error
+        for stream in list(self.streams.values()):
+            stream.fail(error)
+        self.streams.clear()
+        self._wake()
+        self._writer.close()
+
+    async def _ping(self, interval: float) -> None:
+        while self._lost is None:
+            await asyncio.sleep(interval)
+            if self._pinged:  # the last PING went unanswered for a whole interval
+                self._lose(StreamInterruptedError(
+                    f"the service did not answer a keepalive PING within {interval:g} s"
+                ))  # fmt: skip
+                return
+            with contextlib.suppress(h2.exceptions.H2Error):
+                self.h2.ping(b"asmkping")
+                self._pinged = True
+                self._flush()
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                data = await self._reader.read(_READ_SIZE)
+                if not data:
+                    break
+                try:
+                    events = self.h2.receive_data(data)
+                except h2.exceptions.ProtocolError as exc:
+                    self._flush()
+                    self._lose(
+                        StreamInterruptedError(f"HTTP/2 protocol error from the service: {exc}")
+                    )
+                    return
+                for event in events:
+                    self._dispatch(event)
+                self._flush()
+        except (ConnectionError, OSError, ssl.SSLError) as exc:
+            self._lose(StreamInterruptedError(f"the HTTP/2 connection was lost: {exc}"))
+            return
+        except asyncio.CancelledError:
+            self._lose(StreamInterruptedError("the HTTP/2 connection was closed"))
+            raise
+        self._lose(StreamInterruptedError("the service closed the HTTP/2 connection"))
+
+    def _dispatch(self, event: h2.events.Event) -> None:
+        stream = self.streams.get(getattr(event, "stream_id", 0) or 0)
+        if isinstance(event, h2.events.ResponseReceived):
+            if stream is not None:
+                stream.headers = {str(k): str(v) for k, v in event.headers or ()}
+                stream.status = int(stream.headers.get(":status", "0"))
+                stream._responded.set()
+        elif isinstance(event, h2.events.DataReceived):
+            size = event.flow_controlled_length or 0
+            if stream is None:
+                self.acknowledge(event.stream_id or 0, size)
+            else:
+                stream._received(event.data or b"", size)
+        elif isinstance(event, h2.events.StreamEnded):
+            if stream is not None:
+                stream._ended()
+        elif isinstance(event, h2.events.StreamReset):
+            if stream is not None:
+                self._peer_reset(stream, int(event.error_code or 0))
+        elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
+            self._wake()
+        elif isinstance(event, h2.events.PingAckReceived):
+            self._pinged = False
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            self._goaway(event)
+
+    def _peer_reset(self, stream: H2Stream, code: int) -> None:
+        if code == ErrorCodes.NO_ERROR and stream.ended:
+            # The response is complete and the service asks us to stop sending (RFC 9113, 8.1).
+            stream.input_closed = True
+            self.forget(stream)
+        else:
+            stream.fail(StreamError(
+                f"the service reset the stream (HTTP/2 {_code_name(code)})", code=_code_name(code)
+            ))  # fmt: skip
+            self.forget(stream)
+        self._wake()
+
+    def _goaway(self, event: h2.events.ConnectionTerminated) -> None:
+        """No new streams here; h2 takes no more frames either, so open streams are lost."""
+        self.usable = False
+        code = _code_name(event.error_code)
+        last = event.last_stream_id or 0
+        for stream in list(self.streams.values()):
+            if stream.stream_id > last:
+                stream.fail(NetworkError(
+                    f"the service refused the stream with GOAWAY ({code}) before processing it"
+                ))  # fmt: skip
+            else:
+                stream.fail(
+                    StreamInterruptedError(f"the service closed the connection (GOAWAY, {code})")
+                )
+        self._lose(StreamInterruptedError(f"the service closed the connection (GOAWAY, {code})"))
+
+    async def close(self) -> None:
+        if self._lost is None:
+            with contextlib.suppress(h2.exceptions.H2Error):
+                self.h2.close_connection()
+                self._flush()
+        self._lose(StreamInterruptedError("the client was closed"))
+        tasks = [t for t in (self._reading, self._keepalive) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+
+
+class H2Transport:
+    """A pool of HTTP/2 connections per client, for bidirectional streams.
+
+    ``ca_bundle`` is the CA file to trust for ``https://`` (the client's, from
+    ``AWS_CA_BUNDLE`` or the profile); the TLS context is this transport's own,
+    so that its ALPN ``h2`` never reaches the HTTP/1.1 pool's connections.
+    """
+
+    def __init__(
+        self,
+        *,
+        ca_bundle: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        keepalive: float | None = 30.0,
+    ) -> None:
+        self._ca_bundle = ca_bundle
+        self._ssl = ssl_context
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._keepalive = keepalive
+        self._pools: dict[str, list[_Connection]] = {}
+        self._opening: dict[str, asyncio.Lock] = {}
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def connections(self, origin: str) -> list[_Connection]:
+        """The open connections to ``origin`` (``scheme://host:port``), for tests and stats."""
+        return [c for c in self._pools.get(origin, []) if c.usable]
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            context = ssl.create_default_context(cafile=self._ca_bundle)
+            context.set_alpn_protocols(["h2"])
+            self._ssl = context
+        return self._ssl
+
+    async def open(
+        self, request: Request, deadline: Deadline, *, end_stream: bool = False
+    ) -> H2Stream:
+        """Send ``request`` (its body stays open unless ``end_stream``); return once the
+        response headers came."""
+        if self._closed:
+            raise ClientClosedError("this client was closed; create a new one")
+        origin = _origin(request.url)
+        connection = await self._connection(origin, deadline)
+        stream = connection.open(request)
+        if request.body or end_stream:
+            try:
+                await stream.send(request.body, end_stream=end_stream)
+            except StreamError:
+                if not stream.status:  # no answer explains it: the failure is the news
+                    raise
+        await stream.response(self._read_timeout)
+        stream.watch(deadline)
+        return stream
+
+    async def send(self, request: Request, deadline: Deadline) -> RawResponse:
+        """The seam's ``send``: the whole request, then the response as a body source."""
+        stream = await self.open(request, deadline, end_stream=True)
+        return RawResponse(stream.status, stream.headers, stream)
+
+    async def _connection(self, origin: str, deadline: Deadline) -> _Connection:
+        pool = self._pools.setdefault(origin, [])
+        for connection in pool:
+            if connection.has_room:
+                return connection
+        lock = self._opening.setdefault(origin, asyncio.Lock())
+        async with lock:
+            pool[:] = [c for c in pool if c.usable]
+            for connection in pool:  # opened by another caller meanwhile
+                if connection.has_room:
+                    return connection
+            connection = await self._connect(origin)
+            pool.append(connection)
+            return connection
+
+    async def _connect(self, origin: str) -> _Connection:
+        parts = urllib.parse.urlsplit(origin)
+        host = parts.hostname or ""
+        tls = parts.scheme == "https"
+        port = parts.port or (443 if tls else 80)
+        try:
+            opening = asyncio.open_connection(
+                host, port, ssl=self._tls() if tls else None, limit=_READ_SIZE
+            )
+            if self._connect_timeout is None:
+                reader, writer = await opening
+            else:
+                reader, writer = await asyncio.wait_for(opening, self._connect_timeout)
+        except asyncio.TimeoutError:
+            raise ConnectTimeoutError(
+                f"could not connect to {origin} within connect_timeout "
+                f"({self._connect_timeout:g} s)"
+            ) from None
+        except Exception as exc:
+            raise translate(exc, during=REQUEST, closed=self._closed) from exc
+        if tls:
+            chosen = writer.get_extra_info("ssl_object").selected_alpn_protocol()
+            if chosen != "h2":
+                writer.close()
+                raise ConfigurationError(
+                    f"{origin} did not negotiate HTTP/2 over TLS (ALPN chose {chosen!r}); "
+                    "bidirectional streams need an HTTP/2 endpoint (port 8443 on AWS)"
+                )
+        return _Connection(reader, writer, origin, self._keepalive)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        pools, self._pools = self._pools, {}
+        await asyncio.gather(
+            *(c.close() for pool in pools.values() for c in pool), return_exceptions=True
+        )
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise NetworkError(f"cannot open an HTTP/2 stream to {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port}"
