@@ -61,14 +61,51 @@ def run(*cmd: str, env: dict[str, str] | None = None) -> int:
     return subprocess.call(list(cmd), cwd=ROOT, env=env)
 
 
+PEERS = ROOT / ".venv-peers"
+PEER_VARIABLE = "ASYNCSAGEMAKER_PEER_PYTHON312"
+
+
+def peer_environment() -> dict[str, str]:
+    """The environment for the tests, with the official HTTP/2 SDK's interpreter if possible.
+
+    That SDK (a real third-party client of the emulator) needs Python 3.12 or newer;
+    its tests skip, saying why, when no such Python is found or it cannot be installed.
+    """
+    env = dict(os.environ)
+    if env.get(PEER_VARIABLE):
+        return env
+    found = find_interpreters()
+    base = found.get((3, 12)) or found.get((3, 13))
+    if base is None:
+        print("dev.py: no Python 3.12+ found: the official-SDK tests will skip", file=sys.stderr)
+        return env
+    requirements = ROOT / "tests" / "bidi" / "peer-requirements.txt"
+    stamp = PEERS / ".dev-stamp"
+    wanted = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    python = _python_in(PEERS)
+    try:
+        if not (stamp.exists() and stamp.read_text() == wanted):
+            print(f"dev.py: installing the official HTTP/2 SDK into {PEERS.name}", file=sys.stderr)
+            subprocess.run([base, "-m", "venv", str(PEERS)], check=True)
+            pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install"]
+            subprocess.run([*pip, "-r", str(requirements)], check=True)
+            stamp.write_text(wanted)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"dev.py: the official SDK could not be installed ({exc}); its tests will skip")
+        return env
+    env[PEER_VARIABLE] = str(python)
+    return env
+
+
 def test(python: Path, args: list[str], *, coverage: bool) -> int:
     """The suite; with ``coverage``, branch coverage of the package, subprocesses too."""
+    env = peer_environment()
     if not coverage:
-        return run(str(python), "-m", "pytest", *args)
+        return run(str(python), "-m", "pytest", *args, env=env)
     data = ROOT / ".coverage-data"
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir()
-    env = dict(os.environ, COVERAGE_FILE=str(data / "coverage"))
+    env["COVERAGE_FILE"] = str(data / "coverage")
     status = run(str(python), "-m", "coverage", "run", "-m", "pytest", *args, env=env)
     run(str(python), "-m", "coverage", "combine", "-q", env=env)
     run(str(python), "-m", "coverage", "report", env=env)
