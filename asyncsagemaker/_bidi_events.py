@@ -13,17 +13,14 @@ share it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
+from ._events import encode_error_event, encode_exception_event, exception_from_event
 from .errors import (
     DecodeError,
-    InternalStreamFailure,
-    ModelStreamError,
     ParamValidationError,
     ProtocolError,
-    StreamError,
 )
 from .eventstream import Headers, Message, encode_headers, frame
 
@@ -190,60 +187,6 @@ def parse_payload_part(message: Message) -> BidiPart:
 
 
 # --- output events: parts and the errors that end a stream -------------------------
-
-
-def encode_exception_event(
-    exception_type: str, message: str, error_code: str | None = None
-) -> bytes:
-    """An exception event (``ModelStreamError``, ``InternalStreamFailure``): JSON payload."""
-    document = {"Message": message}
-    if error_code is not None:
-        document["ErrorCode"] = error_code
-    headers = {
-        ":exception-type": exception_type,
-        ":content-type": "application/json",
-        ":message-type": "exception",
-    }
-    return frame(encode_headers(headers), json.dumps(document, separators=(",", ":")).encode())
-
-
-def encode_error_event(error_code: str, error_message: str) -> bytes:
-    """A generic ``:message-type error`` event: the code and text as headers, no payload."""
-    headers = {
-        ":message-type": "error",
-        ":error-code": error_code,
-        ":error-message": error_message,
-    }
-    return frame(encode_headers(headers))
-
-
-def exception_from_event(headers: Headers, payload: bytes) -> StreamError:
-    """The typed error an ``exception`` or ``error`` message stands for.
-
-    ``ModelStreamError`` keeps its ``ErrorCode``; ``InternalStreamFailure`` is its
-    own type; any other exception type or error code is a :class:`StreamError`
-    with that ``code``.
-    """
-    if headers.get(":message-type") == "error":
-        code = str(headers.get(":error-code", ""))
-        return StreamError(str(headers.get(":error-message", "")) or code, code=code)
-    kind = str(headers.get(":exception-type", ""))
-    document: object = None
-    if payload:
-        try:
-            document = json.loads(payload)
-        except ValueError:
-            document = None
-    fields = document if isinstance(document, dict) else {}
-    text = fields.get("Message") or fields.get("message") or payload.decode("utf-8", "replace")
-    if kind == "ModelStreamError":
-        error_code = fields.get("ErrorCode")
-        return ModelStreamError(
-            str(text), error_code=None if error_code is None else str(error_code)
-        )
-    if kind == "InternalStreamFailure":
-        return InternalStreamFailure(str(text))
-    return StreamError(str(text), code=kind)
 
 
 def parse_output_event(message: Message) -> BidiPart | None:

@@ -20,7 +20,6 @@ go, or the parts of any other view (up to :data:`RETAINED_BYTES`), decoded when
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import warnings
 import weakref
@@ -28,13 +27,12 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._events import exception_from_event
 from ._generation import Generation, GenerationAccumulator, GenerationEvent
 from ._http import RawResponse
 from ._stats import StreamStats
 from .codecs import UnicodeErrors, check_errors
 from .errors import (
-    InternalStreamFailure,
-    ModelStreamError,
     NetworkError,
     ProtocolError,
     SageMakerError,
@@ -53,27 +51,6 @@ __all__ = ["RETAINED_BYTES", "ResponseStream"]
 #: Bytes of parts a stream keeps for ``final()`` while a view other than
 #: ``tokens()``/``events()`` reads it (those keep events instead).
 RETAINED_BYTES = 4 * 1024 * 1024
-
-
-def _stream_exception(headers: Headers, payload: bytes) -> StreamError:
-    """The typed error for an ``exception`` or ``error`` message."""
-    if headers.get(":message-type") == "error":
-        code = str(headers.get(":error-code", ""))
-        return StreamError(str(headers.get(":error-message", "")) or code, code=code)
-    kind = str(headers.get(":exception-type", ""))
-    try:
-        body = json.loads(payload) if payload else {}
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    message = str(body.get("Message") or body.get("message") or payload.decode("utf-8", "replace"))
-    if kind == "ModelStreamError":
-        error_code = body.get("ErrorCode")
-        return ModelStreamError(message, error_code=None if error_code is None else str(error_code))
-    if kind == "InternalStreamFailure":
-        return InternalStreamFailure(message)
-    return StreamError(message, code=kind)
 
 
 class ResponseStream:
@@ -193,7 +170,7 @@ class ResponseStream:
         message_type = headers.get(":message-type", "event")
         if message_type == "event":
             return headers.get(":event-type") == "PayloadPart"
-        raise _stream_exception(headers, payload)
+        raise exception_from_event(headers, payload)
 
     def _failed(self, exc: SageMakerError) -> SageMakerError:
         """What a failed read means for the stream: the connection was lost, mid-message or not."""

@@ -48,19 +48,20 @@ from .._bidi_events import (
 )
 from .._bidi_model import MEMBERS as BIDI_MEMBERS
 from .._event_signing import STREAMING_PAYLOAD, EventSignatureError, EventVerifier
+from .._events import stream_fault_event
 from ..errors import ParamValidationError, ProtocolError
 from ..eventstream import DEFAULT_MAX_MESSAGE_BYTES, Decoder, Message
 from ._bidi_faults import BidiFaults, bidi_error_reply
 from ._bidi_models import ContainerStreamError, Opener, Runner, resolve_bidi_model
 from ._bidi_types import BIDI_RECORDS_KEPT, BidiHandler, BidiInvocation, BidiOutput, BidiRecord
 from ._bidi_websocket import WebSocketRefused
-from ._faults import FaultCounter, ModelErrorFault, model_error_reply
+from ._faults import FaultTable, ModelErrorFault, model_error_reply
 from ._h2server import H2Listener, H2Stream, StreamGone
+from ._records import RecordRing
 from ._replies import ACCOUNT_ID, REGION, ServiceReply
 from ._sigv4 import MAX_SKEW, verify
 from ._types import Outcome
-from ._validation import Member, endpoint_name_violations, raise_if_any
-from ._validation import _violations as violations
+from ._validation import Member, endpoint_name_violations, raise_if_any, violations
 
 __all__ = ["BidiServer"]
 
@@ -331,7 +332,7 @@ class _Session:
                     await asyncio.sleep(faults.stall_seconds)
                 if faults.stream_error_after == sent:
                     record.outcome = "fault:stream_error_after"
-                    self._ending = _stream_fault_event(faults)
+                    self._ending = stream_fault_event(faults.stream_error, faults.stream_error_code)
                     return
                 if faults.reset_after == sent:
                     record.outcome = "fault:reset_after"
@@ -364,16 +365,6 @@ class _Session:
                     await close()
 
 
-def _stream_fault_event(faults: BidiFaults) -> bytes:
-    if faults.stream_error == "InternalStreamFailure":
-        return encode_exception_event("InternalStreamFailure", "Internal stream failure")
-    message = {
-        "ModelInvocationTimeExceeded": "Model invocation time exceeded",
-        "StreamBroken": "Stream broken",
-    }.get(faults.stream_error_code, "Model stream error")
-    return encode_exception_event("ModelStreamError", message, faults.stream_error_code)
-
-
 class BidiServer:
     """The emulator's HTTP/2 side: listener, endpoints, faults and records of its streams."""
 
@@ -397,11 +388,8 @@ class BidiServer:
         }
         self._credentials = credentials
         self._pick_variant = pick_variant
-        self._faults: dict[str, BidiFaults] = {}
-        self._counter = FaultCounter()
-        for name, endpoint_faults in (faults or {}).items():
-            self.set_faults(name, endpoint_faults)
-        self.records: deque[BidiRecord] = deque(maxlen=BIDI_RECORDS_KEPT)
+        self._faults = FaultTable(BidiFaults, faults)
+        self.records: RecordRing[BidiRecord] = RecordRing(BIDI_RECORDS_KEPT, body_limit=None)
         self._host = host
         self._port = port
         self._ssl = ssl_context
@@ -413,16 +401,10 @@ class BidiServer:
 
     @property
     def faults(self) -> Mapping[str, BidiFaults]:
-        return dict(self._faults)
+        return self._faults.mapping
 
     def set_faults(self, endpoint: str, faults: BidiFaults | None) -> None:
-        if faults is not None and not isinstance(faults, BidiFaults):
-            raise TypeError(f"faults must be a BidiFaults instance, not {type(faults).__name__}")
-        self._counter.reset(endpoint)
-        if faults is None:
-            self._faults.pop(endpoint, None)
-        else:
-            self._faults[endpoint] = faults
+        self._faults.set(endpoint, faults)
 
     @property
     def url(self) -> str:
@@ -512,8 +494,8 @@ class BidiServer:
             raise ServiceReply.validation(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
         variant = self._pick_variant(name, values["target_variant"])
         record.variant = variant
-        faults = self._faults.get(name, _NO_FAULTS)
-        reply = bidi_error_reply(faults, name, self._counter.next(name))
+        faults = self._faults.get(name) or _NO_FAULTS
+        reply = bidi_error_reply(faults, name, self._faults.counter.next(name))
         if reply is not None:
             raise reply
         inv = BidiInvocation(

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Generic, TypeVar
 
 from ._replies import ACCOUNT_ID, REGION, ServiceReply
 from ._types import Outcome
@@ -116,6 +119,45 @@ def model_error_reply(endpoint: str, fault: ModelErrorFault, outcome: Outcome) -
         "LogStreamArn": arn,
     }
     return ServiceReply(424, "ModelError", message, extra=extra, outcome=outcome)
+
+
+F = TypeVar("F")
+
+
+class FaultTable(Generic[F]):
+    """Faults per endpoint, with the request count that "the first N" refers to.
+
+    ``kind`` is the faults class this table holds (``Faults`` for HTTP/1.1,
+    ``BidiFaults`` for HTTP/2); setting an endpoint's faults restarts its count.
+    Safe to change from another thread while the emulator runs.
+    """
+
+    def __init__(self, kind: type[F], faults: Mapping[str, F] | None = None) -> None:
+        self._kind = kind
+        self._faults: dict[str, F] = {}
+        self.counter = FaultCounter()
+        for endpoint, endpoint_faults in (faults or {}).items():
+            self.set(endpoint, endpoint_faults)
+
+    @property
+    def mapping(self) -> Mapping[str, F]:
+        """The faults in force, read-only."""
+        return MappingProxyType(self._faults)
+
+    def get(self, endpoint: str) -> F | None:
+        return self._faults.get(endpoint)
+
+    def set(self, endpoint: str, faults: F | None) -> None:
+        """Set (or with ``None`` clear) an endpoint's faults and restart its request count."""
+        if faults is not None and not isinstance(faults, self._kind):
+            raise TypeError(
+                f"faults must be a {self._kind.__name__} instance, not {type(faults).__name__}"
+            )
+        self.counter.reset(endpoint)
+        if faults is None:
+            self._faults.pop(endpoint, None)
+        else:
+            self._faults[endpoint] = faults
 
 
 class FaultCounter:

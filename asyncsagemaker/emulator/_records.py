@@ -11,7 +11,9 @@ server, or one for another protocol) records through the same ring:
     ring.append(record)            # the oldest record falls out when full
     ring.add_body(record, chunk)   # as often as body bytes arrive
 
-A listener may append a subclass of :class:`RequestRecord` with fields of its own.
+A listener may append a subclass of :class:`RequestRecord` with fields of its own,
+or keep a ring of records of another type (the HTTP/2 listener's ``BidiRecord``):
+the ring is generic, only ``add_body`` needs a ``RequestRecord``.
 Appending and reading are safe from different threads (tests read the records of
 an emulator that runs on a background thread).
 """
@@ -21,17 +23,19 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
-from typing import overload
+from typing import Generic, TypeVar, overload
 
 from ._types import RequestRecord
 
 __all__ = ["DEFAULT_BODY_LIMIT", "DEFAULT_MAX_RECORDS", "RecordRing"]
 
+R = TypeVar("R")
+
 DEFAULT_MAX_RECORDS = 256
 DEFAULT_BODY_LIMIT = 64 * 1024
 
 
-class RecordRing(Sequence[RequestRecord]):
+class RecordRing(Sequence[R], Generic[R]):
     """The newest ``maxlen`` records, oldest first, each body kept up to ``body_limit`` bytes.
 
     ``body_limit=None`` keeps whole bodies (up to the service's 6 MiB each).
@@ -48,7 +52,7 @@ class RecordRing(Sequence[RequestRecord]):
             isinstance(body_limit, bool) or not isinstance(body_limit, int) or body_limit < 0
         ):
             raise ValueError(f"record_body_limit must be an int >= 0 or None, got {body_limit!r}")
-        self._records: deque[RequestRecord] = deque(maxlen=maxlen)
+        self._records: deque[R] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
         self._body_limit = body_limit
         self._dropped = 0
@@ -70,14 +74,14 @@ class RecordRing(Sequence[RequestRecord]):
         """How many records fell out of the ring since it was made or cleared."""
         return self._dropped
 
-    def append(self, record: RequestRecord) -> None:
+    def append(self, record: R) -> None:
         """Keep ``record`` as the newest; the oldest falls out when the ring is full."""
         with self._lock:
             if len(self._records) == self.maxlen:
                 self._dropped += 1
             self._records.append(record)
 
-    def add_body(self, record: RequestRecord, data: bytes) -> None:
+    def add_body(self: RecordRing[RequestRecord], record: RequestRecord, data: bytes) -> None:
         """Count ``data`` as received body bytes of ``record``; keep what the limit allows."""
         record.body_size += len(data)
         room = len(data) if self._body_limit is None else self._body_limit - len(record.body)
@@ -90,7 +94,7 @@ class RecordRing(Sequence[RequestRecord]):
             self._records.clear()
             self._dropped = 0
 
-    def _snapshot(self) -> list[RequestRecord]:
+    def _snapshot(self) -> list[R]:
         with self._lock:
             return list(self._records)
 
@@ -98,18 +102,18 @@ class RecordRing(Sequence[RequestRecord]):
         return len(self._records)
 
     @overload
-    def __getitem__(self, index: int) -> RequestRecord: ...
+    def __getitem__(self, index: int) -> R: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[RequestRecord]: ...
+    def __getitem__(self, index: slice) -> list[R]: ...
 
-    def __getitem__(self, index: int | slice) -> RequestRecord | list[RequestRecord]:
+    def __getitem__(self, index: int | slice) -> R | list[R]:
         if isinstance(index, slice):
             return self._snapshot()[index]
         with self._lock:
             return self._records[index]
 
-    def __iter__(self) -> Iterator[RequestRecord]:
+    def __iter__(self) -> Iterator[R]:
         return iter(self._snapshot())
 
     def __eq__(self, other: object) -> bool:

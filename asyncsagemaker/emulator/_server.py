@@ -20,7 +20,6 @@ import tempfile
 import time
 import urllib.parse
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -33,7 +32,7 @@ from ._bidi import BidiServer
 from ._bidi_faults import BidiFaults
 from ._bidi_models import bidi_specs
 from ._bidi_types import BidiHandler, BidiRecord
-from ._faults import FaultCounter, Faults, ModelErrorFault, error_reply, model_error_reply
+from ._faults import Faults, FaultTable, ModelErrorFault, error_reply, model_error_reply
 from ._models import ContainerError, call_model, close_model, resolve_model
 from ._records import DEFAULT_BODY_LIMIT, DEFAULT_MAX_RECORDS, RecordRing
 from ._replies import ACCOUNT_ID, ServiceReply, render
@@ -132,15 +131,12 @@ class Emulator:
         self.credentials: Mapping[str, str] | None = (
             dict(credentials) if credentials is not None else None
         )
-        self._faults: dict[str, Faults] = {}
-        self._counter = FaultCounter()
-        for name, endpoint_faults in (faults or {}).items():
-            self.set_faults(name, endpoint_faults)
+        self._faults = FaultTable(Faults, faults)
         self._variants = self._check_variants(variants or {})
         self.host = host
         self.port = port
         self.token_delay = token_delay
-        self.records = RecordRing(max_records, record_body_limit)
+        self.records: RecordRing[RequestRecord] = RecordRing(max_records, record_body_limit)
         self._sessions = SessionTable(session_ttl)
         self.ssl_context = ssl_context
         self.body_timeout = body_timeout
@@ -189,20 +185,14 @@ class Emulator:
     @property
     def faults(self) -> Mapping[str, Faults]:
         """The faults in force, per endpoint (change them with :meth:`set_faults`)."""
-        return MappingProxyType(self._faults)
+        return self._faults.mapping
 
     def set_faults(self, endpoint: str, faults: Faults | None) -> None:
         """Set (or with ``None`` clear) an endpoint's faults and restart its request count.
 
         Safe to call from another thread while the emulator runs.
         """
-        if faults is not None and not isinstance(faults, Faults):
-            raise TypeError(f"faults must be a Faults instance, not {type(faults).__name__}")
-        self._counter.reset(endpoint)
-        if faults is None:
-            self._faults.pop(endpoint, None)
-        else:
-            self._faults[endpoint] = faults
+        self._faults.set(endpoint, faults)
 
     @property
     def url(self) -> str:
@@ -227,7 +217,7 @@ class Emulator:
         return self._bidi.url
 
     @property
-    def bidi_records(self) -> deque[BidiRecord]:
+    def bidi_records(self) -> RecordRing[BidiRecord]:
         """One record per bidirectional stream, the newest last (the last 1,000 are kept)."""
         return self._bidi.records
 
@@ -429,7 +419,7 @@ class Emulator:
             raise ServiceReply.validation(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
         variant = self._pick_variant(name, members.get("target_variant"))
         faults = self._faults.get(name)
-        served = self._counter.next(name)
+        served = self._faults.counter.next(name)
         if faults is not None:
             reply = error_reply(faults, name, served)
             if reply is not None:

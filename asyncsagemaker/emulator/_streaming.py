@@ -9,12 +9,12 @@ the model's iterator.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
+from .._events import encode_exception_event, stream_fault_event
 from ..eventstream import encode_headers, frame
 from ._faults import Faults
 from ._types import Outcome, RequestRecord
@@ -32,27 +32,8 @@ PAYLOAD_PART_HEADERS = encode_headers(
 _NO_FAULTS = Faults()
 
 
-def exception_frame(name: str, message: str, error_code: str | None = None) -> bytes:
-    """A ``ModelStreamError`` / ``InternalStreamFailure`` exception frame."""
-    document = {"Message": message}
-    if error_code is not None:
-        document["ErrorCode"] = error_code
-    headers = {
-        ":exception-type": name,
-        ":content-type": "application/json",
-        ":message-type": "exception",
-    }
-    return frame(encode_headers(headers), json.dumps(document, separators=(",", ":")).encode())
-
-
-def _stream_fault_frame(faults: Faults) -> bytes:
-    if faults.stream_error == "InternalStreamFailure":
-        return exception_frame("InternalStreamFailure", "Internal stream failure")
-    message = {
-        "ModelInvocationTimeExceeded": "Model invocation time exceeded",
-        "StreamBroken": "Stream broken",
-    }.get(faults.stream_error_code, "Model stream error")
-    return exception_frame("ModelStreamError", message, faults.stream_error_code)
+#: A ``ModelStreamError`` / ``InternalStreamFailure`` exception frame.
+exception_frame = encode_exception_event
 
 
 def _corrupt(data: bytes) -> bytes:
@@ -116,7 +97,10 @@ class StreamSender:
                 stalled = True
                 await asyncio.sleep(faults.stall_seconds)
             if faults.stream_error_after == sent:
-                await self._send(_stream_fault_frame(faults), "fault:stream_error_after")
+                await self._send(
+                    stream_fault_event(faults.stream_error, faults.stream_error_code),
+                    "fault:stream_error_after",
+                )
                 return "fault:stream_error_after"
             if faults.drop_after == sent:
                 self._drop("fault:drop_after")

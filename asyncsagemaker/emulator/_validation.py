@@ -145,7 +145,7 @@ def _describe(member: Member, value: str, constraint: str) -> str:
     return f"Value '{value}' at '{member.wire_name}' failed to satisfy constraint: {constraint}"
 
 
-def _integer_violations(member: Member, value: str) -> list[str]:
+def _integerviolations(member: Member, value: str) -> list[str]:
     if not value.isascii() or not value.isdigit():
         constraint = "Member must be an integer"
     elif int(value) < member.min:
@@ -157,9 +157,9 @@ def _integer_violations(member: Member, value: str) -> list[str]:
     return [_describe(member, value, constraint)]
 
 
-def _violations(member: Member, value: str) -> list[str]:
+def violations(member: Member, value: str) -> list[str]:
     if member.integer:
-        return _integer_violations(member, value)
+        return _integerviolations(member, value)
     found = []
     if len(value) > member.max:
         constraint = f"Member must have length less than or equal to {member.max}"
@@ -178,7 +178,7 @@ def _violations(member: Member, value: str) -> list[str]:
 
 def endpoint_name_violations(name: str) -> list[str]:
     """Constraint failures of an endpoint (or variant) name."""
-    return _violations(ENDPOINT_NAME, name)
+    return violations(ENDPOINT_NAME, name)
 
 
 def raise_if_any(problems: list[str]) -> None:
@@ -200,7 +200,7 @@ def read_members(
         value = headers.get(member.header)
         values[member.attribute] = value
         if value is not None:
-            problems.extend(_violations(member, value))
+            problems.extend(violations(member, value))
     raise_if_any(problems)
     return values
 

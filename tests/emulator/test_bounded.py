@@ -87,7 +87,7 @@ def test_the_default_ring_and_cap() -> None:
 
 def test_a_ring_used_by_another_listener() -> None:
     """The ring stands alone: any listener appends records and feeds bodies in pieces."""
-    ring = RecordRing(maxlen=2, body_limit=5)
+    ring: RecordRing[RequestRecord] = RecordRing(maxlen=2, body_limit=5)
     records = [
         RequestRecord(request_id=str(n), operation="Op", endpoint_name="e", headers={}, started=0.0)
         for n in range(3)
