@@ -10,6 +10,7 @@ error class; ``--debug`` shows the traceback and the SDK's debug log.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -253,6 +254,10 @@ def _run(main: Any, args: argparse.Namespace) -> int:
         anyio.run(main, args)
     except (SageMakerError, KeyboardInterrupt) as exc:
         return _fail(exc, debug, sys.stderr)
+    except asyncio.CancelledError:
+        # Ctrl-C cancels the main task; on Python 3.10 anyio's runner lets that
+        # cancellation out instead of turning it into KeyboardInterrupt.
+        return _fail(KeyboardInterrupt(), debug, sys.stderr)
     return 0
 
 
