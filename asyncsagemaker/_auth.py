@@ -131,22 +131,58 @@ def _canonical_path(path: str) -> str:
     return quote(normalize_url_path(path), safe="/~")
 
 
+class _Plan:
+    """What a signature needs that does not change between requests of the same shape.
+
+    The canonical request of one URL, method and set of headers is the same text
+    but for the time and the session token: kept here as the text before the
+    ``x-amz-date`` value and after it (the headers are signed in sorted order, and
+    ``x-amz-date`` and ``x-amz-security-token`` always sort next to each other).
+    """
+
+    __slots__ = ("host", "prefix", "signed_names", "suffix")
+
+    def __init__(self, method: str, url: str, headers: tuple[tuple[str, str], ...], token: bool):
+        path_at = url.find("/", url.find("//") + 2)
+        origin, path = url[:path_at], url[path_at:]
+        self.host = _host_from_url(origin)
+        lines = {
+            lower: " ".join(value.split())
+            for name, value in headers
+            if (lower := name.lower()) not in _SKIPPED_HEADERS and lower not in _SIGNER_HEADERS
+        }
+        lines["host"] = self.host
+        names = sorted([*lines, "x-amz-date", *(["x-amz-security-token"] if token else [])])
+        self.signed_names = ";".join(names)
+        at = names.index("x-amz-date")
+        before = "".join(f"{name}:{lines[name]}\n" for name in names[:at])
+        after = "".join(f"\n{name}:{lines[name]}" for name in names[at + 1 + token :])
+        self.prefix = f"{method}\n{_canonical_path(path)}\n\n{before}x-amz-date:"
+        self.suffix = f"{after}\n\n{self.signed_names}\n"
+
+
+_SIGNER_HEADERS = frozenset({"host", "x-amz-date", "x-amz-security-token", "authorization"})
+_PLANS_KEPT = 256
+
+
 class RequestSigner:
     """Signs a request exactly as ``botocore.auth.SigV4Auth`` would, but per client.
 
     Per request only what changes is computed: the time, the body hash, the
-    canonical request and one HMAC.  The signing key (per secret and day), the
-    credential scope, the host and the canonical path are kept.  Every run of the
-    tests checks the result against ``SigV4Auth`` itself on random requests.
+    canonical request (from a kept :class:`_Plan` of the request's shape) and one
+    HMAC.  The signing key (per secret and day), the scope, the host and the
+    canonical path are kept.  Every run of the tests checks the result against
+    ``SigV4Auth`` itself on random requests.
     """
 
     def __init__(self, region: str) -> None:
         self._region = region
-        self._hosts: dict[str, str] = {}
+        self._plans: dict[tuple[str, str, tuple[tuple[str, str], ...], bool], _Plan] = {}
         self._key_for: tuple[str, str] = ("", "")  # (secret, day) of _key
         self._key = b""
         self._second = -1
         self._amz_date = ""
+        self._scope = ""
 
     @property
     def region(self) -> str:
@@ -156,18 +192,21 @@ class RequestSigner:
         if self._key_for != (secret, day):
             key = ("AWS4" + secret).encode()
             for part in (day, self._region, SIGNING_NAME, "aws4_request"):
-                key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+                key = hmac.digest(key, part.encode(), "sha256")
             self._key, self._key_for = key, (secret, day)
         return self._key
 
-    def _timestamp(self, now: datetime.datetime | None) -> str:
+    def _timestamp(self, now: datetime.datetime | None) -> tuple[str, str]:
+        """``(x-amz-date, scope)`` for ``now``, or for this second (computed once a second)."""
         if now is not None:
-            return now.strftime(SIGV4_TIMESTAMP)
+            amz_date = now.strftime(SIGV4_TIMESTAMP)
+            return amz_date, f"{amz_date[:8]}/{self._region}/{SIGNING_NAME}/aws4_request"
         second = int(time.time())
         if second != self._second:
             self._amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
+            self._scope = f"{self._amz_date[:8]}/{self._region}/{SIGNING_NAME}/aws4_request"
             self._second = second
-        return self._amz_date
+        return self._amz_date, self._scope
 
     def sign(
         self,
@@ -186,45 +225,32 @@ class RequestSigner:
         replaces the body's hash in the canonical request (the literal
         ``STREAMING-AWS4-HMAC-SHA256-EVENTS`` of a signed event stream).
         """
-        path_at = url.find("/", url.find("//") + 2)
-        origin, path = url[:path_at], url[path_at:]
-        host = self._hosts.get(origin)
-        if host is None:
-            host = self._hosts[origin] = _host_from_url(origin)
-        amz_date = self._timestamp(now)
-        headers["Host"] = host  # sent as signed
-        headers["X-Amz-Date"] = amz_date
-        if credentials.token:
-            headers["X-Amz-Security-Token"] = credentials.token
-        signed = sorted(
-            [
-                (lower, " ".join(value.split()))
-                for name, value in headers.items()
-                if (lower := name.lower()) not in _SKIPPED_HEADERS
-            ]
-        )
-        signed_names = ";".join(name for name, _ in signed)
-        canonical = "\n".join(
-            (
-                method,
-                _canonical_path(path),
-                "",
-                *(f"{name}:{value}" for name, value in signed),
-                "",
-                signed_names,
-                payload_hash or (hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256),
-            )
-        )
-        day = amz_date[:8]
-        scope = f"{day}/{self._region}/{SIGNING_NAME}/aws4_request"
+        token = credentials.token
+        shape = (method, url, tuple(headers.items()), bool(token))
+        plan = self._plans.get(shape)
+        if plan is None:
+            plan = _Plan(method, url, shape[2], bool(token))
+            if len(self._plans) < _PLANS_KEPT:
+                self._plans[shape] = plan
+        amz_date, scope = self._timestamp(now)
+        if payload_hash is None:
+            payload_hash = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
+        if token:
+            middle = f"{amz_date}\nx-amz-security-token:{' '.join(token.split())}"
+            headers["X-Amz-Security-Token"] = token
+        else:
+            middle = amz_date
+        canonical = f"{plan.prefix}{middle}{plan.suffix}{payload_hash}"
         string_to_sign = (
             f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n"
-            + hashlib.sha256(canonical.encode()).hexdigest()
+            f"{hashlib.sha256(canonical.encode()).hexdigest()}"
         )
-        key = self._signing_key(credentials.secret_key, day)
-        signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        key = self._signing_key(credentials.secret_key, amz_date[:8])
+        signature = hmac.digest(key, string_to_sign.encode(), "sha256").hex()
+        headers["Host"] = plan.host  # sent as signed
+        headers["X-Amz-Date"] = amz_date
         headers["Authorization"] = (
             f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
-            f"SignedHeaders={signed_names}, Signature={signature}"
+            f"SignedHeaders={plan.signed_names}, Signature={signature}"
         )
         return headers

@@ -12,9 +12,11 @@
   actually waiting (a slow consumer is not an idle server).
 * ``connect_timeout`` is the transport's, per connection attempt.
 
-The watchdog keeps no timer per read: the reader stamps when it starts waiting, and
-one timer per body wakes up at the earliest moment a limit could be reached, checks,
-and either fails the body or sleeps again.  A read costs two attribute writes.
+No timer is armed per read, nor per call: the reader stamps when it starts waiting,
+and one :class:`Sweeper` per event loop checks every watchdog now and then (a
+quarter of the shortest idle limit among them, 5 ms to 1 s), failing those whose
+limit has passed.  A read costs two attribute writes; a call, one set insertion and
+one removal.  A limit is noticed at most a quarter of itself late.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import Callable, Iterator
 
 import anyio
 
 from .errors import DeadlineExceededError, ReadTimeoutError, SageMakerError
 
-__all__ = ["Deadline", "Watchdog"]
+__all__ = ["Deadline", "Sweeper", "Watchdog"]
 
 
 class Deadline:
@@ -80,13 +83,14 @@ class Deadline:
 
 
 class Watchdog:
-    """Fails a body (through ``fail``) when its reader waited ``idle`` s, or at ``deadline``.
+    """Fails a call (through ``fail``) when its reader waited ``idle`` s, or at ``deadline``.
 
-    The reader sets :attr:`waiting_since` to ``loop.time()`` before it waits for data
-    and back to ``None`` when data came.  Call :meth:`stop` when the body is done.
+    The reader sets :attr:`waiting_since` to ``loop.time()`` before it waits and back
+    to ``None`` when something came; ``fail`` may be replaced as the call moves on
+    (waiting for the headers, then reading the body).  Call :meth:`stop` when done.
     """
 
-    __slots__ = ("_end", "_fail", "_handle", "_idle", "_loop", "waiting_since")
+    __slots__ = ("_end", "_idle", "_sweeper", "fail", "fired", "started", "waiting_since")
 
     def __init__(
         self,
@@ -95,37 +99,81 @@ class Watchdog:
         deadline: float | None,
         fail: Callable[[SageMakerError], None],
     ) -> None:
-        self._loop = loop
         self._idle = idle
         # the deadline on the loop's clock (asyncio and uvloop both count monotonic time)
         self._end = None if deadline is None else loop.time() + (deadline - time.monotonic())
-        self._fail = fail
+        self.fail = fail
+        self.fired: SageMakerError | None = None
+        self.started = loop.time()
         self.waiting_since: float | None = None
-        now = loop.time()
-        self._handle: asyncio.TimerHandle | None = loop.call_at(self._next_check(now), self._check)
+        self._sweeper = Sweeper.of(loop)
+        self._sweeper.add(self, idle)
 
-    def _next_check(self, now: float) -> float:
-        since = self.waiting_since
-        idle_end = None if self._idle is None else (now if since is None else since) + self._idle
-        if self._end is None:
-            assert idle_end is not None
-            return idle_end
-        return self._end if idle_end is None else min(idle_end, self._end)
-
-    def _check(self) -> None:
-        now = self._loop.time()
+    def check(self, now: float) -> bool:
+        """Fail the call if a limit has passed; True once it did (then it is no longer watched)."""
+        error: SageMakerError
         if self._end is not None and now >= self._end:
-            self._handle = None
-            self._fail(DeadlineExceededError("the call did not finish within total_timeout"))
-            return
-        since = self.waiting_since
-        if self._idle is not None and since is not None and now - since >= self._idle:
-            self._handle = None
-            self._fail(ReadTimeoutError(f"no data for read_timeout ({self._idle:g} s)"))
-            return
-        self._handle = self._loop.call_at(self._next_check(now), self._check)
+            error = DeadlineExceededError("the call did not finish within total_timeout")
+        else:
+            since = self.waiting_since
+            if self._idle is None or since is None or now - since < self._idle:
+                return False
+            error = ReadTimeoutError(f"no data for read_timeout ({self._idle:g} s)")
+        self.fired = error
+        self.fail(error)
+        return True
 
     def stop(self) -> None:
-        if self._handle is not None:
+        self._sweeper.discard(self)
+
+
+class Sweeper:
+    """The one timer of an event loop that checks its watchdogs (see the module docstring)."""
+
+    __slots__ = ("__weakref__", "_every", "_handle", "_loop", "_watched")
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> Sweeper:
+        sweeper = _SWEEPERS.get(loop)
+        if sweeper is None:
+            sweeper = _SWEEPERS[loop] = cls(loop)
+        return sweeper
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._watched: set[Watchdog] = set()
+        self._handle: asyncio.TimerHandle | None = None
+        self._every = _LONGEST_SWEEP
+
+    def add(self, watchdog: Watchdog, idle: float | None) -> None:
+        self._watched.add(watchdog)
+        every = (
+            _LONGEST_SWEEP if idle is None else min(max(idle / 4, _SHORTEST_SWEEP), _LONGEST_SWEEP)
+        )
+        if self._handle is None:
+            self._every = every
+            self._handle = self._loop.call_later(every, self._sweep)
+        elif every < self._every:  # a shorter limit than any so far: sweep sooner
+            self._every = every
             self._handle.cancel()
+            self._handle = self._loop.call_later(every, self._sweep)
+
+    def discard(self, watchdog: Watchdog) -> None:
+        self._watched.discard(watchdog)
+
+    def _sweep(self) -> None:
+        now = self._loop.time()
+        for watchdog in [w for w in self._watched if w.check(now)]:
+            self._watched.discard(watchdog)
+        if self._watched:
+            self._handle = self._loop.call_later(self._every, self._sweep)
+        else:
             self._handle = None
+            self._every = _LONGEST_SWEEP
+
+
+_SWEEPERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Sweeper] = (
+    weakref.WeakKeyDictionary()
+)
+_SHORTEST_SWEEP = 0.005
+_LONGEST_SWEEP = 1.0

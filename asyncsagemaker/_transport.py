@@ -173,9 +173,9 @@ class AiohttpTransport:
         proxy: str | None = None,
     ) -> None:
         self._max_connections = max_connections
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=read_timeout
-        )
+        # read_timeout is the watchdog's, headers included: aiohttp's per-chunk timer
+        # (sock_read) would cost two timers a call
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
         self._tcp_keepalive = tcp_keepalive
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._proxy = proxy
@@ -213,6 +213,9 @@ class AiohttpTransport:
 
     async def send(self, request: Request, deadline: Deadline) -> RawResponse:
         session = self._session or self._open()
+        watchdog = deadline.watchdog(_cancel_current_task())
+        if watchdog is not None:
+            watchdog.waiting_since = watchdog.started  # waiting for the response headers
         try:
             response = await session.request(
                 request.method,
@@ -222,14 +225,45 @@ class AiohttpTransport:
                 allow_redirects=False,
                 proxy=self._proxy,
             )
+        except asyncio.CancelledError:
+            if watchdog is None:
+                raise
+            watchdog.stop()
+            if watchdog.fired is None:
+                raise  # cancelled from outside
+            _uncancel()  # the watchdog's own cancellation: its error instead
+            raise watchdog.fired from None
         except Exception as exc:
+            if watchdog is not None:
+                watchdog.stop()
             raise translate(exc, during=REQUEST, closed=self._closed) from exc
-        return RawResponse(response.status, response.headers, _Body(response, deadline, self))
+        if watchdog is not None:
+            watchdog.waiting_since = None
+        return RawResponse(response.status, response.headers, _Body(response, watchdog, self))
 
     async def aclose(self) -> None:
         self._closed = True
         if self._session is not None:
             await self._session.close()
+
+
+def _cancel_current_task() -> Callable[[SageMakerError], None]:
+    """What a watchdog does while the headers are awaited: cancel the waiting task."""
+    task = asyncio.current_task()
+    assert task is not None
+
+    def cancel(error: SageMakerError) -> None:
+        task.cancel()
+
+    return cancel
+
+
+def _uncancel() -> None:
+    """Take back a cancellation of our own, so that structured concurrency (3.11+) is not
+    told the task was cancelled from outside."""
+    task = asyncio.current_task()
+    if task is not None and hasattr(task, "uncancel"):
+        task.uncancel()
 
 
 class _Body:
@@ -247,7 +281,10 @@ class _Body:
     )
 
     def __init__(
-        self, response: aiohttp.ClientResponse, deadline: Deadline, transport: AiohttpTransport
+        self,
+        response: aiohttp.ClientResponse,
+        watchdog: Watchdog | None,
+        transport: AiohttpTransport,
     ) -> None:
         self._response = response
         self._content = response.content
@@ -255,12 +292,13 @@ class _Body:
         self._done = False
         self._reads = 0  # reads since the loop was last given a bare turn
         self._loop = asyncio.get_running_loop()
-        self._watchdog: Watchdog | None = deadline.watchdog(self._fail)
+        self._watchdog = watchdog
+        if watchdog is not None:
+            watchdog.fail = self._fail
         connection = response.connection
         self._protocol: Any = None
         protocol: Any = connection.protocol if connection is not None else None
         if protocol is not None:
-            protocol.read_timeout = None  # the watchdog keeps the time from here on
             protocol.set_exception = self._protocol_failed
             self._protocol = protocol
 
