@@ -14,9 +14,8 @@ follows the same rules.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from ._deadline import Deadline
@@ -24,8 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["BodySource", "RawResponse", "Request", "Transport"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """One attempt, ready for the wire: ``url`` is exact (already percent-encoded)."""
 
     method: str
@@ -54,8 +52,7 @@ class BodySource(Protocol):
         ...
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RawResponse:
+class RawResponse(NamedTuple):
     """Status and headers of a response, with its body still to be read."""
 
     status: int

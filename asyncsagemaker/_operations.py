@@ -17,7 +17,7 @@ import difflib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore import xform_name
 from botocore.awsrequest import HeadersDict
@@ -104,12 +104,15 @@ class Member:
             )
 
 
-@dataclasses.dataclass(frozen=True)
-class PreparedRequest:
-    """What goes on the wire: the path (already percent-encoded), headers, body."""
+class PreparedRequest(NamedTuple):
+    """What goes on the wire: the path (already percent-encoded), headers, body.
+
+    ``headers`` may be shared with other requests of the same arguments: read it,
+    copy it to add to it.
+    """
 
     path: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]
     body: bytes
 
 
@@ -125,8 +128,8 @@ class Operation:
     response_headers: tuple[tuple[str, str], ...]  # (lower-case header, attribute)
     model: Any  # botocore.model.OperationModel, for error parsing
     payload: str | None = None  # the keyword argument that is the HTTP body
-    _layouts: dict[tuple[str, tuple[tuple[str, type, Any], ...]], tuple[str, dict[str, str]]] = (
-        dataclasses.field(default_factory=dict, repr=False, compare=False)
+    _layouts: dict[tuple[Any, ...], tuple[str, Mapping[str, str]]] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False
     )
 
     @property
@@ -134,41 +137,44 @@ class Operation:
         return [m.kwarg for m in self.members.values() if m.location != "uri"]
 
     def prepare(self, endpoint_name: str, params: Mapping[str, Any]) -> PreparedRequest:
-        """Validate the call's arguments and lay them out as the model says.
+        """Validate the call's arguments (``None`` meaning not given) and lay them out.
 
         The path and headers of arguments seen before are reused (a service calls
         the same endpoint with the same options over and over); the body is
         checked every time.
         """
         payload = self.payload
-        others = tuple(item for item in params.items() if item[0] != payload)
-        # Types are part of the key: True == 1 == 1.0, but only 1 is a valid int.
-        key = (endpoint_name, tuple((name, type(value), value) for name, value in others))
-        try:
-            path, headers = self._layouts[key]
-        except KeyError:
-            path, headers = self._layout(endpoint_name, others)
-            if len(self._layouts) < _LAYOUT_CACHE_SIZE:
-                self._layouts[key] = (path, headers)
-        except TypeError:  # an unhashable value: validate it, it will be refused
-            path, headers = self._layout(endpoint_name, others)
-        headers = dict(headers)
         value = params.get(payload) if payload else None
         if value is None:
             member = self.members.get(payload) if payload else None
             if member is not None and member.required:
                 raise ParamValidationError(f"{member.kwarg} ({member.name}) is required")
-            return PreparedRequest(path, headers, b"")
-        body, json_body = _body_bytes(value)
-        if json_body and "content_type" in self.members:
-            headers.setdefault(self.members["content_type"].wire_name, "application/json")
-        self.members[str(payload)].check(body)
+            body, json_body = b"", False
+        else:
+            body, json_body = _body_bytes(value)
+        others = [item for item in params.items() if item[1] is not None and item[0] != payload]
+        # Types are part of the key: True == 1 == 1.0, but only 1 is a valid int.
+        key = (endpoint_name, json_body, *[(name, type(v), v) for name, v in others])
+        try:
+            path, headers = self._layouts[key]
+        except KeyError:
+            path, headers = self._layout(endpoint_name, others, json_body)
+            if len(self._layouts) < _LAYOUT_CACHE_SIZE:
+                self._layouts[key] = (path, headers)
+        except TypeError:  # an unhashable value: validate it, it will be refused
+            path, headers = self._layout(endpoint_name, others, json_body)
+        if value is not None:
+            self.members[str(payload)].check(body)
         return PreparedRequest(path, headers, body)
 
     def _layout(
-        self, endpoint_name: str, params: tuple[tuple[str, Any], ...]
-    ) -> tuple[str, dict[str, str]]:
-        """Check every argument but the body; return the path and headers they make."""
+        self, endpoint_name: str, params: list[tuple[str, Any]], json_body: bool
+    ) -> tuple[str, Mapping[str, str]]:
+        """Check every argument but the body; return the path and headers they make.
+
+        A body serialised to JSON gets ``application/json`` unless a content type
+        was given.
+        """
         members = self.members
         for key, _ in params:
             if key not in members or members[key].location == "uri":
@@ -197,6 +203,8 @@ class Operation:
                 and member.kwarg not in given
             ):
                 raise ParamValidationError(f"{member.kwarg} ({member.name}) is required")
+        if json_body and "content_type" in members:
+            headers.setdefault(members["content_type"].wire_name, "application/json")
         return path, headers
 
     def _unknown_message(self, key: str) -> str:

@@ -180,6 +180,7 @@ class AiohttpTransport:
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._proxy = proxy
         self._session: aiohttp.ClientSession | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop of the session
         self._urls: dict[str, yarl.URL] = {}
         self._closed = False
 
@@ -190,6 +191,7 @@ class AiohttpTransport:
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
             raise ClientClosedError("this client was closed; create a new one")
+        self.loop = asyncio.get_running_loop()
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             socket_factory=_keepalive_socket if self._tcp_keepalive else None,
@@ -291,7 +293,9 @@ class _Body:
         self._transport = transport
         self._done = False
         self._reads = 0  # reads since the loop was last given a bare turn
-        self._loop = asyncio.get_running_loop()
+        loop = transport.loop
+        assert loop is not None  # the session (and so the loop) exists once a request was sent
+        self._loop = loop
         self._watchdog = watchdog
         if watchdog is not None:
             watchdog.fail = self._fail
@@ -325,7 +329,7 @@ class _Body:
                 self._reads = 0
                 await asyncio.sleep(0)
             data = content.read_nowait()  # what is already here, without waiting
-            if data:
+            if data or content.is_eof():
                 return data
             watchdog = self._watchdog
             if watchdog is None:

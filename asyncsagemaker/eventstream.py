@@ -14,7 +14,9 @@ an error the decoder refuses further input (a stream is never resynchronised).
 It is also fast: each byte goes through ``zlib.crc32`` once and the payload is
 the only copy made of it; a message that spans reads is checked and joined from
 views of the input pieces; a header block equal to the previous one (every
-``PayloadPart`` carries the same three headers) is reused, not re-parsed.
+``PayloadPart`` carries the same three headers) is reused, not re-parsed; and a
+chunk that is exactly one valid message (a token stream's usual chunk) takes a
+short path that checks it whole.
 """
 
 from __future__ import annotations
@@ -260,6 +262,22 @@ class Decoder:
         by the next call (``feed``, even ``feed(b"")``, or ``close``): nothing that
         arrived intact is lost.
         """
+        if self._error is None and not self._held and type(data) is bytes and len(data) >= 16:
+            # The usual chunk of a token stream: exactly one whole message.
+            total, headers_len, prelude_crc = _PRELUDE.unpack_from(data)
+            crc_at = total - 4
+            if (
+                total == len(data)
+                and headers_len <= total - 16
+                and total <= self._max
+                and zlib.crc32(data[:8]) == prelude_crc
+                and zlib.crc32(memoryview(data)[8:crc_at], prelude_crc)
+                == _U32.unpack_from(data, crc_at)[0]
+            ):
+                payload_at = 12 + headers_len
+                raw = data[12:payload_at]
+                headers = self._last_headers if raw == self._last_raw else self._headers_for(raw)
+                return [_new_message(Message, (headers, data[payload_at:crc_at]))]
         self._raise_deferred()
         out: list[Message] = []
         try:
