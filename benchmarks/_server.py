@@ -1,9 +1,10 @@
 """A minimal SageMaker Runtime streaming server for the end-to-end benchmark.
 
 Run it as its own process (``python benchmarks/_server.py [--bulk=N]
-[--paced=N]``, the options precompute those answers): it binds
-127.0.0.1 on a random port, prints ``PORT <n>`` on stdout and serves until
-stdin closes or it is terminated.  It is deliberately not the project's emulator:
+[--paced=N] [--tls=CERT:KEY]``, the first options precompute those answers): it
+binds 127.0.0.1 on a random port, and with ``--tls`` a second port serving the same
+over TLS, prints ``PORT <n> [<tls port>]`` on stdout and serves until stdin closes
+or it is terminated.  It is deliberately not the project's emulator:
 the benchmark must measure clients against a server whose cost is fixed and small.
 
 Any request with a SigV4 ``Authorization`` header is accepted (no signature
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
+import ssl
 import sys
 import uuid
 from pathlib import Path
@@ -118,16 +120,22 @@ def make_app() -> web.Application:
     return app
 
 
-async def serve() -> None:
-    runner = web.AppRunner(make_app(), access_log=None, handle_signals=False)
-    await runner.setup()
+def _listening_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    site = web.SockSite(runner, sock, backlog=1024)
-    await site.start()
-    print(f"PORT {port}", flush=True)
+    return sock
+
+
+async def serve(tls: tuple[str, str] | None) -> None:
+    runner = web.AppRunner(make_app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    ports = []
+    for context in (None, _tls_context(tls) if tls else None)[: 2 if tls else 1]:
+        sock = _listening_socket()
+        ports.append(sock.getsockname()[1])
+        await web.SockSite(runner, sock, backlog=2048, ssl_context=context).start()
+    print("PORT " + " ".join(map(str, ports)), flush=True)
     loop = asyncio.get_running_loop()
     stdin_closed = asyncio.Event()
     # The parent keeps our stdin open; when it exits (or dies) we stop too.
@@ -139,18 +147,29 @@ async def serve() -> None:
         await runner.cleanup()
 
 
+def _tls_context(tls: tuple[str, str]) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls)
+    return context
+
+
 def main() -> None:
     # Frames for the sizes the benchmark will ask for are built before the port is
     # announced, so that no client's measurement includes the server encoding them.
+    tls = None
     for arg in sys.argv[1:]:
-        kind, _, count = arg.partition("=")
-        {"--bulk": bulk_writes, "--paced": paced_frames}[kind](int(count))
+        kind, _, value = arg.partition("=")
+        if kind == "--tls":
+            cert, _, key = value.partition(":")
+            tls = (cert, key)
+            continue
+        {"--bulk": bulk_writes, "--paced": paced_frames}[kind](int(value))
     try:
         import uvloop
     except ImportError:  # the server's speed only shortens the run; it is not measured
-        asyncio.run(serve())
+        asyncio.run(serve(tls))
     else:
-        uvloop.run(serve())
+        uvloop.run(serve(tls))
 
 
 if __name__ == "__main__":
