@@ -141,7 +141,7 @@ class Tally:
         if self.tokens:
             text += f", {self.tokens / seconds:.0f} tokens/s"
         eta = self.eta()
-        if eta is not None:
+        if eta is not None and self.finished < self.to_do:
             text += f", ETA {_duration(eta)}"
         return text
 

@@ -135,6 +135,7 @@ async def _main(args: argparse.Namespace) -> int:
                 print("batch: stopping (again to exit at once)", file=sys.stderr, flush=True)
                 stop.set()
 
+        failure: Exception | None = None
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(watch)
             try:
@@ -155,8 +156,12 @@ async def _main(args: argparse.Namespace) -> int:
                         progress_interval=args.progress_interval,
                         stop=stop,
                     )
+            except Exception as exc:  # raised as it is, not in the task group's group
+                failure = exc
             finally:
                 tasks.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
     print(summary, file=sys.stderr, flush=True)
     if caught:
         return _SIGNAL_EXIT.get(signal.Signals(caught[0]), 130)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import anyio
+import anyio.abc
 
 from ._batch_call import RowCaller
 from ._batch_input import BatchRequest, parse_line
@@ -126,30 +127,53 @@ class _Batch:
         self.slots = anyio.Semaphore(concurrency)
         self.stream = stream
         self.interrupted = False
+        self.failure: Exception | None = None
+        self._scope = anyio.CancelScope()
 
     async def run(
         self, lines: Iterable[str | bytes], done: DoneRows, stop: anyio.Event | None
     ) -> bool:
-        """Every row of ``lines`` not in ``done``; True when ``stop`` ended it early."""
+        """Every row of ``lines`` not in ``done``; True when ``stop`` ended it early.
+
+        A failure of the run itself (the input cannot be read, the output cannot be
+        written) stops every row and is raised as it is, not in an exception group.
+        """
         async with anyio.create_task_group() as helpers:
+            self._scope = helpers.cancel_scope
             if self.reporter.interval is not None:
                 helpers.start_soon(self._tick, self.reporter.interval)
             if stop is not None:
-                helpers.start_soon(self._watch, stop, helpers.cancel_scope)
-            async with anyio.create_task_group() as rows:
-                for number, raw in enumerate(lines, 1):
-                    if number in done.lines:
-                        self.tally.rows += 1
-                        self.tally.skipped += 1
-                        continue
-                    request = self._parse(number, raw)
-                    if request is None:
-                        continue
-                    self.tally.rows += 1
-                    await self.slots.acquire()  # before the task exists: bounded tasks too
-                    rows.start_soon(self._row, number, request)
+                helpers.start_soon(self._watch, stop)
+            try:
+                async with anyio.create_task_group() as rows:
+                    await self._dispatch(lines, done, rows)
+            except Exception as exc:  # from the dispatch itself; rows report through _fail
+                self._fail(exc)
             helpers.cancel_scope.cancel()
+        if self.failure is not None:
+            raise self.failure
         return self.interrupted
+
+    async def _dispatch(
+        self, lines: Iterable[str | bytes], done: DoneRows, rows: anyio.abc.TaskGroup
+    ) -> None:
+        tally = self.tally
+        for number, raw in enumerate(lines, 1):
+            if number in done.lines:
+                tally.rows += 1
+                tally.skipped += 1
+                continue
+            request = self._parse(number, raw)
+            if request is None:
+                continue
+            tally.rows += 1
+            await self.slots.acquire()  # before the task exists: bounded tasks too
+            rows.start_soon(self._row, number, request)
+
+    def _fail(self, exc: Exception) -> None:
+        if self.failure is None:
+            self.failure = exc
+        self._scope.cancel()
 
     def _parse(self, number: int, raw: str | bytes) -> BatchRequest | None:
         try:
@@ -164,6 +188,9 @@ class _Batch:
         try:
             result = await self.caller(request)
             self.writer.write(row_record(number, request.id, result))
+        except Exception as exc:  # the output cannot be written: the run stops
+            self._fail(exc)
+            return
         finally:
             self.slots.release()
         self.tally.add(result)
@@ -174,10 +201,10 @@ class _Batch:
             await anyio.sleep(interval)
             self.reporter.tick(self.tally)
 
-    async def _watch(self, stop: anyio.Event, scope: anyio.CancelScope) -> None:
+    async def _watch(self, stop: anyio.Event) -> None:
         await stop.wait()
         self.interrupted = True
-        scope.cancel()
+        self._scope.cancel()
 
 
 def _file_lines(path: Path) -> Iterator[bytes]:
