@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import anyio
-import anyio.abc
 
 from ._batch_call import RowCaller
 from ._batch_input import BatchRequest, parse_line
@@ -109,7 +108,11 @@ async def run(
 
 
 class _Batch:
-    """One run: dispatches rows under the bound, writes and counts them as they finish."""
+    """One run: ``concurrency`` workers take the next row in turn, send it, write it.
+
+    A fixed pool of workers rather than a task per row: the bound needs no semaphore,
+    and a million rows make no more tasks than a hundred.
+    """
 
     def __init__(
         self,
@@ -124,7 +127,7 @@ class _Batch:
         self.writer = writer
         self.tally = tally
         self.reporter = reporter
-        self.slots = anyio.Semaphore(concurrency)
+        self.concurrency = concurrency
         self.stream = stream
         self.interrupted = False
         self.failure: Exception | None = None
@@ -138,25 +141,25 @@ class _Batch:
         A failure of the run itself (the input cannot be read, the output cannot be
         written) stops every row and is raised as it is, not in an exception group.
         """
+        requests = self._requests(lines, done)
         async with anyio.create_task_group() as helpers:
             self._scope = helpers.cancel_scope
             if self.reporter.interval is not None:
                 helpers.start_soon(self._tick, self.reporter.interval)
             if stop is not None:
                 helpers.start_soon(self._watch, stop)
-            try:
-                async with anyio.create_task_group() as rows:
-                    await self._dispatch(lines, done, rows)
-            except Exception as exc:  # from the dispatch itself; rows report through _fail
-                self._fail(exc)
+            async with anyio.create_task_group() as workers:
+                for _ in range(self.concurrency):
+                    workers.start_soon(self._work, requests)
             helpers.cancel_scope.cancel()
         if self.failure is not None:
             raise self.failure
         return self.interrupted
 
-    async def _dispatch(
-        self, lines: Iterable[str | bytes], done: DoneRows, rows: anyio.abc.TaskGroup
-    ) -> None:
+    def _requests(
+        self, lines: Iterable[str | bytes], done: DoneRows
+    ) -> Iterator[tuple[int, BatchRequest]]:
+        """The rows to send, in input order: shared by the workers, read as they ask."""
         tally = self.tally
         for number, raw in enumerate(lines, 1):
             if number in done.lines:
@@ -167,13 +170,7 @@ class _Batch:
             if request is None:
                 continue
             tally.rows += 1
-            await self.slots.acquire()  # before the task exists: bounded tasks too
-            rows.start_soon(self._row, number, request)
-
-    def _fail(self, exc: Exception) -> None:
-        if self.failure is None:
-            self.failure = exc
-        self._scope.cancel()
+            yield number, request
 
     def _parse(self, number: int, raw: str | bytes) -> BatchRequest | None:
         try:
@@ -184,17 +181,18 @@ class _Batch:
             self.reporter.bad(bad)
             return None
 
-    async def _row(self, number: int, request: BatchRequest) -> None:
+    async def _work(self, requests: Iterator[tuple[int, BatchRequest]]) -> None:
+        caller, write, tally, reporter = self.caller, self.writer.write, self.tally, self.reporter
         try:
-            result = await self.caller(request)
-            self.writer.write(row_record(number, request.id, result))
-        except Exception as exc:  # the output cannot be written: the run stops
-            self._fail(exc)
-            return
-        finally:
-            self.slots.release()
-        self.tally.add(result)
-        self.reporter.row(self.tally)
+            for number, request in requests:  # no await inside next(): workers never clash
+                result = await caller(request)
+                write(row_record(number, request.id, result))
+                tally.add(result)
+                reporter.row(tally)
+        except Exception as exc:  # the input cannot be read or the output written: stop
+            if self.failure is None:
+                self.failure = exc
+            self._scope.cancel()
 
     async def _tick(self, interval: float) -> None:
         while True:
