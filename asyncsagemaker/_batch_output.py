@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,9 @@ class RowWriter:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
         self._fd = os.open(path, flags, 0o644)
         try:
-            os.truncate(self._fd, keep or 0)
+            self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)  # not /dev/null, a pipe
+            if self._regular:
+                os.truncate(self._fd, keep or 0)
         except BaseException:
             os.close(self._fd)
             raise
@@ -90,7 +93,8 @@ class RowWriter:
             return
         fd, self._fd = self._fd, -1
         try:
-            os.fsync(fd)
+            if self._regular:
+                os.fsync(fd)
         finally:
             os.close(fd)
 
