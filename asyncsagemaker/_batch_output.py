@@ -18,7 +18,7 @@ from typing import Any
 
 from ._batch_call import RowResult
 from ._generation import Usage
-from .errors import SageMakerError
+from .errors import ParamValidationError, SageMakerError
 
 __all__ = ["DoneRows", "RowWriter", "error_record", "read_done", "row_record"]
 
@@ -44,6 +44,8 @@ def read_done(path: Path) -> DoneRows:
         data = path.read_bytes()
     except FileNotFoundError:
         return done
+    except OSError as exc:  # a directory, no permission...
+        raise ParamValidationError(f"cannot read the output {path}: {exc.strerror}") from None
     end = data.rfind(b"\n") + 1
     done.torn_bytes = len(data) - end
     done.size = end

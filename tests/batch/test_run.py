@@ -223,6 +223,8 @@ async def test_arguments_are_checked_before_anything_is_sent(
             await batch.run(demo, "demo", ["{}"], output, **bad)
     with pytest.raises(ParamValidationError, match="cannot read the input"):
         await batch.run(demo, "demo", tmp_path / "missing.jsonl", output)
+    with pytest.raises(ParamValidationError, match="cannot read the output"):
+        await batch.run(demo, "demo", ["{}"], tmp_path)  # a directory
     assert not output.exists() or output.read_bytes() == b""
     assert len(demo.emulator.records) == 0  # type: ignore[attr-defined]
 
