@@ -1,4 +1,4 @@
-"""The ``asyncsagemaker`` command line: ``invoke``, ``duplex``, ``emulate`` and ``demo``.
+"""The ``asyncsagemaker`` command line: ``invoke``, ``duplex``, ``batch``, ``emulate``, ``demo``.
 
 Each sub-command lives beside the layer it drives; this module only builds the
 parser and dispatches, so ``--help`` stays fast and imports nothing heavy.
@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="stream a chat answer from an embedded emulator through the real client"
     )
     add_demo_arguments(demo)
+    from ._cli_batch import add_batch_arguments
+
+    add_batch_arguments(
+        commands.add_parser("batch", help="send a JSON lines file of requests; resumable")
+    )
     from .emulator import _cli as emulator_cli
 
     emulate = commands.add_parser("emulate", help="run a local SageMaker Runtime emulator")
