@@ -38,6 +38,8 @@ from .errors import (
     SageMakerTimeoutError,
     ServiceError,
     ServiceUnavailable,
+    SessionClosedError,
+    SessionError,
     StreamConsumedError,
     StreamError,
     StreamInterruptedError,
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from ._client import SageMakerRuntime
     from ._config import Config
     from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
+    from ._sessions import StatefulSession
     from ._stats import StreamStats
     from ._stream import ResponseStream
 from ._stream_call import StreamCall
@@ -61,6 +64,7 @@ _HOMES = {
     "InvokeEndpointResponse": "._responses",
     "StreamStats": "._stats",
     "ResponseStream": "._stream",
+    "StatefulSession": "._sessions",
     "StreamCall": "._stream_call",
 }
 
@@ -96,6 +100,9 @@ __all__ = [
     "SageMakerTimeoutError",
     "ServiceError",
     "ServiceUnavailable",
+    "SessionClosedError",
+    "SessionError",
+    "StatefulSession",
     "StreamCall",
     "StreamConsumedError",
     "StreamError",
