@@ -107,6 +107,19 @@ class Otel:
         }
 
 
+def plain_client(emu: Emulator, **options: Any) -> SageMakerRuntime:
+    """A client of ``emu`` with no provider of its own (``options`` go to the client)."""
+    config = options.pop("config", None) or Config(backoff_base=0.01)
+    return SageMakerRuntime(
+        "us-east-1",
+        endpoint_url=emu.url,
+        aws_access_key_id=AKID,
+        aws_secret_access_key=SECRET,
+        config=config,
+        **options,
+    )
+
+
 def attributes(span: ReadableSpan | HistogramDataPoint) -> dict[str, Any]:
     """The attributes of a span or of a metric's data point, as a plain dict."""
     return dict(span.attributes or {})

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from botocore.handlers import add_recursion_detection_header
 
-from asyncsagemaker import Config, SageMakerRuntime
 from asyncsagemaker.emulator import Emulator, Faults
-from tests.observability._support import AKID, SECRET, Otel
+from tests.observability._support import Otel, plain_client
 
 pytestmark = pytest.mark.anyio
 
@@ -25,16 +24,6 @@ def botocore_header() -> str | None:
     add_recursion_detection_header(params)
     value: str | None = params["headers"].get("X-Amzn-Trace-Id")
     return value
-
-
-def plain_client(emu: Emulator, **config: Any) -> SageMakerRuntime:
-    return SageMakerRuntime(
-        "us-east-1",
-        endpoint_url=emu.url,
-        aws_access_key_id=AKID,
-        aws_secret_access_key=SECRET,
-        config=Config(backoff_base=0.01, **config),
-    )
 
 
 def signed_headers(headers: dict[str, str]) -> list[str]:

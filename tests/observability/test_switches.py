@@ -21,7 +21,7 @@ from asyncsagemaker import SageMakerRuntime
 from asyncsagemaker._telemetry_otel import is_noop_provider
 from asyncsagemaker.emulator import Emulator
 from tests._support import ROOT
-from tests.observability._support import AKID, SECRET, Otel, python_without_opentelemetry
+from tests.observability._support import Otel, plain_client, python_without_opentelemetry
 
 pytestmark = pytest.mark.anyio
 
@@ -64,22 +64,12 @@ def run_child(code: str, *, command: list[str] | None = None, **env: str) -> Any
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def client(emu: Emulator, **options: Any) -> SageMakerRuntime:
-    return SageMakerRuntime(
-        "us-east-1",
-        endpoint_url=emu.url,
-        aws_access_key_id=AKID,
-        aws_secret_access_key=SECRET,
-        **options,
-    )
-
-
 async def test_without_providers_or_globals_telemetry_is_off(
     start_emulator: EmulatorFactory,
 ) -> None:
     assert "opentelemetry.trace" in sys.modules  # imported, but no global provider set
     emu = start_emulator()
-    async with client(emu) as off:
+    async with plain_client(emu) as off:
         assert off._telemetry.enabled is None  # decided at the first call
         await off.invoke_endpoint("echo", body=b"x")
         assert off._telemetry.enabled is False
@@ -91,7 +81,7 @@ async def test_the_apis_own_providers_do_not_turn_it_on(start_emulator: Emulator
         "tracer_provider": trace.NoOpTracerProvider(),
         "meter_provider": metrics.NoOpMeterProvider(),
     }
-    async with client(emu, **options) as off:
+    async with plain_client(emu, **options) as off:
         await off.invoke_endpoint("echo", body=b"x")
         assert off._telemetry.enabled is False
 
