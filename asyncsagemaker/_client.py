@@ -390,7 +390,10 @@ class SageMakerRuntime:
         ready = self._ready or await self._get_ready()
         call, model_params = split_chat_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
         body = chat_body(messages, **sampling, stream=False, **model_params)
-        answer, observer = await self._invoke_endpoint(endpoint_name, {**call, "body": body}, body)
+        response, operation, data, observer = await self._call(
+            "InvokeEndpoint", endpoint_name, {**call, "body": body}, body
+        )
+        answer = _invoke_endpoint_response(operation, response, data)
         try:
             if on_answer is not None:
                 on_answer(answer)
@@ -435,29 +438,11 @@ class SageMakerRuntime:
             "session_id": session_id,
             **extra,
         }
-        answer, observer = await self._invoke_endpoint(endpoint_name, params)
-        observer.ended()
-        return answer
-
-    async def _invoke_endpoint(
-        self, endpoint_name: str, params: dict[str, Any], chat: dict[str, Any] | None = None
-    ) -> tuple[InvokeEndpointResponse, Observer]:
         response, operation, data, observer = await self._call(
-            "InvokeEndpoint", endpoint_name, params, chat
+            "InvokeEndpoint", endpoint_name, params
         )
-        attributes = operation.response_attributes(response.headers)
-        answer = InvokeEndpointResponse(
-            body=data,
-            content_type=attributes.get("content_type"),
-            invoked_production_variant=attributes.get("invoked_production_variant"),
-            custom_attributes=attributes.get("custom_attributes"),
-            new_session_id=attributes.get("new_session_id"),
-            closed_session_id=attributes.get("closed_session_id"),
-            request_id=response.headers.get("x-amzn-RequestId"),
-            status_code=response.status,
-            headers=response.headers,
-        )
-        return answer, observer
+        observer.ended()
+        return _invoke_endpoint_response(operation, response, data)
 
     async def invoke_endpoint_async(
         self,
@@ -538,10 +523,15 @@ class SageMakerRuntime:
         deadline = Deadline(
             config.total_timeout, config.read_timeout, config.connect_timeout, started=started
         )
-        with observer, deadline.scope():  # the observer notes a failure on the way out
-            response = await self._attempts(
-                ready, operation, prepared, deadline, f"{operation_name} {endpoint_name}", observer
-            )
+        label = f"{operation_name} {endpoint_name}"
+        try:
+            with deadline.scope():
+                response = await self._attempts(
+                    ready, operation, prepared, deadline, label, observer
+                )
+        except BaseException as exc:
+            observer.failed(exc)
+            raise
         return response, operation, observer
 
     async def _attempts(
@@ -579,6 +569,23 @@ class SageMakerRuntime:
                 return response
             attempt.failed(await _service_error(operation, response))
         raise AssertionError("unreachable: attempts() ends by success or by raising")
+
+
+def _invoke_endpoint_response(
+    operation: Operation, response: RawResponse, data: bytes
+) -> InvokeEndpointResponse:
+    attributes = operation.response_attributes(response.headers)
+    return InvokeEndpointResponse(
+        body=data,
+        content_type=attributes.get("content_type"),
+        invoked_production_variant=attributes.get("invoked_production_variant"),
+        custom_attributes=attributes.get("custom_attributes"),
+        new_session_id=attributes.get("new_session_id"),
+        closed_session_id=attributes.get("closed_session_id"),
+        request_id=response.headers.get("x-amzn-RequestId"),
+        status_code=response.status,
+        headers=response.headers,
+    )
 
 
 async def _service_error(operation: Operation, response: RawResponse) -> SageMakerError:

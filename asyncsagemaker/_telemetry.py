@@ -1,11 +1,11 @@
 """Telemetry hooks of a call: a shared do-nothing observer unless OpenTelemetry is on.
 
 The client asks :meth:`Telemetry.start` for an :class:`Observer` per call and calls
-its hooks where the call goes: ``with observer`` around sending (a failure before
-the answer), ``sending()`` per attempt, ``attempt_succeeded()`` / ``attempt_failed()``
-from the retry loop, ``on_part`` per part of a stream (``None`` when off, so a part
-costs one comparison), ``body_ended()`` / ``closed()`` from the stream, ``ended()`` /
-``generation()`` / ``failed()`` from the whole-answer calls.
+its hooks where the call goes: ``failed()`` for a failure (or a cancellation) before
+the answer or while it is read, ``sending()`` per attempt, ``attempt_succeeded()`` /
+``attempt_failed()`` from the retry loop, ``on_part`` per part of a stream (``None``
+when off, so a part costs one comparison), ``body_ended()`` / ``closed()`` from the
+stream, ``ended()`` / ``generation()`` from the whole-answer calls.
 
 Telemetry is on when the client was given a ``tracer_provider`` or ``meter_provider``,
 or, for what it was not given, when a real provider was set globally through the
@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -63,18 +62,6 @@ class Observer:
 
     #: Called once per part of a stream when set; ``None`` keeps the part loop bare.
     on_part: Callable[[], None] | None = None
-
-    def __enter__(self) -> Observer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is not None:
-            self.failed(exc)
 
     def sending(self, attempt: int, url: str, headers: dict[str, str]) -> None:
         """Attempt number ``attempt`` is about to go to ``url`` with these signed headers."""

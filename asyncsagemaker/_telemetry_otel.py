@@ -21,16 +21,18 @@ status description (it may quote the model's output).
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import time
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from ._telemetry import Observer, lambda_trace_header
+from ._telemetry import NO_OBSERVER, Observer, lambda_trace_header
 from ._version import __version__
 from .errors import SageMakerError, ServiceError, StreamError
 
@@ -39,6 +41,10 @@ if TYPE_CHECKING:
     from ._stream import ResponseStream
 
 __all__ = ["SCHEMA_URL", "Instruments", "is_noop_provider"]
+
+logger = logging.getLogger("asyncsagemaker")
+_Hook = TypeVar("_Hook", bound=Callable[..., Any])
+_warned = False
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
 PROVIDER = "aws.sagemaker"
@@ -87,6 +93,24 @@ _CHAT_NUMBERS = (
     ("frequency_penalty", "gen_ai.request.frequency_penalty", float),
     ("presence_penalty", "gen_ai.request.presence_penalty", float),
 )
+
+
+def _guarded(hook: _Hook) -> _Hook:
+    """Telemetry never fails a call: an exception from the SDK (a span processor of the
+    application, say) is logged, a warning the first time, and the call goes on."""
+
+    @functools.wraps(hook)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return hook(*args, **kwargs)
+        except Exception:
+            global _warned
+            level = logging.DEBUG if _warned else logging.WARNING
+            _warned = True
+            logger.log(level, "OpenTelemetry instrumentation failed (ignored)", exc_info=True)
+            return None
+
+    return guarded  # type: ignore[return-value]
 
 
 def is_noop_provider(provider: Any) -> bool:
@@ -146,7 +170,19 @@ class Instruments:
         params: Mapping[str, Any],
         chat: Mapping[str, Any] | None = None,
     ) -> Observer:
-        return _CallObserver(self, operation, endpoint_name, params, chat)
+        observer = _start(self, operation, endpoint_name, params, chat)
+        return NO_OBSERVER if observer is None else observer
+
+
+@_guarded
+def _start(
+    inst: Instruments,
+    operation: str,
+    endpoint_name: str,
+    params: Mapping[str, Any],
+    chat: Mapping[str, Any] | None,
+) -> _CallObserver:
+    return _CallObserver(inst, operation, endpoint_name, params, chat)
 
 
 class _CallObserver(Observer):
@@ -223,6 +259,7 @@ class _CallObserver(Observer):
 
     # -- attempts ------------------------------------------------------------------
 
+    @_guarded
     def sending(self, attempt: int, url: str, headers: dict[str, str]) -> None:
         if self._trace_header is not None:
             headers["X-Amzn-Trace-Id"] = self._trace_header
@@ -247,6 +284,7 @@ class _CallObserver(Observer):
             attributes=attributes,
         )
 
+    @_guarded
     def attempt_succeeded(self, status: int, request_id: str | None) -> None:
         self._request_id = request_id
         attempt = self._attempt
@@ -256,6 +294,7 @@ class _CallObserver(Observer):
                 attempt.set_attribute("aws.request_id", request_id)
             self._end_attempt()
 
+    @_guarded
     def attempt_failed(self, error: BaseException) -> None:
         attempt = self._attempt
         if attempt is None:
@@ -280,6 +319,7 @@ class _CallObserver(Observer):
 
     # -- the stream ----------------------------------------------------------------
 
+    @_guarded
     def _part(self) -> None:
         now = time.monotonic()
         last, self._last_part = self._last_part, now
@@ -293,6 +333,7 @@ class _CallObserver(Observer):
         elif inst.per_chunk is not None:
             inst.per_chunk.record(now - last, attributes)
 
+    @_guarded
     def body_ended(self, stream: ResponseStream, reusable: bool) -> None:
         if self._done:
             return
@@ -301,6 +342,7 @@ class _CallObserver(Observer):
             return  # a view still decodes what the body held; it closes the stream after
         self._stream_done(stream)
 
+    @_guarded
     def closed(self, stream: ResponseStream) -> None:
         if not self._done:
             self._stream_done(stream)
@@ -312,16 +354,19 @@ class _CallObserver(Observer):
 
     # -- the end of the call -------------------------------------------------------
 
+    @_guarded
     def failed(self, error: BaseException) -> None:
         if not self._done:
             # A cancellation (or KeyboardInterrupt...) is the caller giving up, not a
             # failure of the call, as OpenTelemetry's own use_span() treats it.
             self._finish(error if isinstance(error, Exception) else None)
 
+    @_guarded
     def ended(self) -> None:
         if not self._done:
             self._finish(None)
 
+    @_guarded
     def generation(self, generation: Generation) -> None:
         if not self._done:
             self._finish(None, generation, request_id=generation.request_id)

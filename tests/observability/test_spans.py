@@ -9,6 +9,7 @@ statuses and events, and the GenAI client metrics with their bucket advice.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,11 +17,12 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.lowlevel
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 
 import asyncsagemaker
 from asyncsagemaker import Config
+from asyncsagemaker import _telemetry_otel as telemetry_otel
 from asyncsagemaker._telemetry_otel import DURATION_BUCKETS, FIRST_PART_EVENT, TOKEN_BUCKETS
 from asyncsagemaker.emulator import Emulator, Faults, Invocation
 from asyncsagemaker.emulator._demo import demo_answer
@@ -512,3 +514,33 @@ def test_error_types_are_low_cardinality_names() -> None:
     assert error_type(asyncsagemaker.ReadTimeoutError("x")) == "ReadTimeoutError"
     assert error_type(ValueError("x")) == "ValueError"
     assert error_type(json.JSONDecodeError("x", "", 0)) == "json.decoder.JSONDecodeError"
+
+
+class BrokenProcessor(SpanProcessor):
+    """An application's span processor with a bug."""
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        raise RuntimeError("processor bug")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        raise RuntimeError("processor bug")
+
+
+async def test_a_failing_span_processor_never_fails_a_call(
+    start_emulator: EmulatorFactory,
+    otel: Otel,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(telemetry_otel, "_warned", False)
+    otel.tracer_provider.add_span_processor(BrokenProcessor())
+    emu = start_emulator(token_delay=0)
+    with caplog.at_level(logging.DEBUG, "asyncsagemaker"):
+        async with otel.client(emu) as client:
+            answer = await client.invoke_endpoint("echo", body=b"still works")
+            async with client.invoke_endpoint_with_response_stream("demo", body=tgi(3)) as stream:
+                text = await stream.final_text()
+    assert answer.body == b"still works" and text.split()
+    failures = [r for r in caplog.records if "instrumentation failed" in r.getMessage()]
+    assert failures and failures[0].levelno == logging.WARNING
+    assert all(r.levelno == logging.DEBUG for r in failures[1:])  # warned once
