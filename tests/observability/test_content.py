@@ -186,3 +186,27 @@ async def test_raw_bodies_are_not_captured_even_when_asked(
     async with otel.client(emu, capture_content=True) as client:
         await client.invoke_endpoint("echo", body=SECRET_PROMPT.encode())
     assert all(SECRET_PROMPT not in text for text in every_value(otel))
+
+
+async def test_request_attributes_and_captured_parts_of_every_shape(
+    start_emulator: EmulatorFactory, otel: Otel
+) -> None:
+    emu = start_emulator(token_delay=0)
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "name": "ada", "content": [{"type": "text", "text": "Look"}, image]}
+    ]
+    async with otel.client(emu, capture_content=True) as client:
+        await client.chat(
+            "demo", messages, stop="END", n=2, top_k=40, presence_penalty=0.5, seed=True
+        )
+    found = attributes(otel.call_span())
+    assert found["gen_ai.request.stop_sequences"] == ("END",)
+    assert found["gen_ai.request.choice.count"] == 2
+    assert found["gen_ai.request.top_k"] == 40.0
+    assert found["gen_ai.request.presence_penalty"] == 0.5
+    assert "gen_ai.request.seed" not in found  # a bool is no seed
+    inputs = check_messages(found["gen_ai.input.messages"], "input-messages.schema.json")
+    assert inputs == [
+        {"role": "user", "name": "ada", "parts": [{"type": "text", "content": "Look"}, image]}
+    ]

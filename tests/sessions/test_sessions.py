@@ -25,6 +25,7 @@ import asyncsagemaker
 from asyncsagemaker import Config, SageMakerRuntime
 from asyncsagemaker._sessions import parse_new_session_id
 from asyncsagemaker.emulator import Emulator, Invocation, ModelResponse
+from asyncsagemaker.testing import MockResponse, MockTransport
 from tests._support import BOTH_LOOPS
 
 pytestmark = pytest.mark.anyio
@@ -383,3 +384,44 @@ async def test_many_sessions_are_independent(start_emulator: EmulatorFactory) ->
     for name, texts in zip(("ann", "bob"), results, strict=True):
         assert f'"{name} 1"' in texts[2]  # each quotes its own previous prompt
         assert "turn 3" in texts[2]
+
+
+def answering(new_session_id: str | None) -> MockTransport:
+    """A transport whose every answer carries this ``X-Amzn-SageMaker-New-Session-Id``."""
+    headers = {"x-amzn-RequestId": "req-1"}
+    if new_session_id is not None:
+        headers["X-Amzn-SageMaker-New-Session-Id"] = new_session_id
+    return MockTransport(lambda request: MockResponse(200, headers, b"answer"))
+
+
+def mock_client(transport: MockTransport) -> SageMakerRuntime:
+    return SageMakerRuntime(
+        "us-east-1", aws_access_key_id="a", aws_secret_access_key="b", transport=transport
+    )
+
+
+async def test_a_session_header_that_cannot_be_read_is_a_session_error_with_the_answer() -> None:
+    async with mock_client(answering("not a session id!")) as client:
+        async with client.session("ep") as session:
+            with pytest.raises(asyncsagemaker.SessionError, match="not a session id") as caught:
+                await session.invoke_endpoint(body=b"x")
+            assert caught.value.response.body == b"answer"
+            assert caught.value.request_id == "req-1"
+            assert session.id is None
+
+
+async def test_a_session_without_an_expiry_never_expires_here() -> None:
+    transport = answering("plain-id")
+    async with mock_client(transport) as client:
+        with pytest.raises(asyncsagemaker.SessionError, match=r"no expiry given"):
+            async with client.session("ep", close_body=b"close") as session:
+                await session.invoke_endpoint(body=b"x")
+                assert (session.id, session.expires_at) == ("plain-id", None)
+                assert not session.closed
+                await session.invoke_endpoint(body=b"y")
+        # The close was sent; the mock confirmed nothing, so the exit said so.
+    assert [r.headers.get("X-Amzn-SageMaker-Session-Id") for r in transport.requests] == [
+        "NEW_SESSION",
+        "plain-id",
+        "plain-id",
+    ]
