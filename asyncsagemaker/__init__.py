@@ -38,6 +38,8 @@ from .errors import (
     SageMakerTimeoutError,
     ServiceError,
     ServiceUnavailable,
+    SessionClosedError,
+    SessionError,
     StreamConsumedError,
     StreamError,
     StreamInterruptedError,
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from ._config import Config
     from ._duplex import DuplexCall, DuplexStream
     from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
+    from ._sessions import StatefulSession
     from ._stats import StreamStats
     from ._stream import ResponseStream
 from ._stream_call import StreamCall
@@ -66,6 +69,7 @@ _HOMES = {
     "InvokeEndpointResponse": "._responses",
     "StreamStats": "._stats",
     "ResponseStream": "._stream",
+    "StatefulSession": "._sessions",
     "StreamCall": "._stream_call",
 }
 
@@ -104,6 +108,9 @@ __all__ = [
     "SageMakerTimeoutError",
     "ServiceError",
     "ServiceUnavailable",
+    "SessionClosedError",
+    "SessionError",
+    "StatefulSession",
     "StreamCall",
     "StreamConsumedError",
     "StreamError",

@@ -38,8 +38,10 @@ from ._http import RawResponse, Request, Transport
 from ._operations import Operation, PreparedRequest, load_operations
 from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
 from ._retries import RetryPolicy
+from ._sessions import StatefulSession
 from ._stream import ResponseStream
 from ._stream_call import StreamCall
+from ._telemetry import Observer, Telemetry
 from ._version import __version__
 from .errors import (
     ClientClosedError,
@@ -101,6 +103,8 @@ class SageMakerRuntime:
     ``transport`` replaces the HTTP/1.1 transport (``testing.MockTransport`` in tests).
     ``bidi_endpoint_url`` is where bidirectional streams go (HTTP/2; default: the
     ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2`` variable, else the region's port 8443).
+    ``tracer_provider``, ``meter_provider`` and ``capture_content`` set up OpenTelemetry
+    (see docs/observability.md); without them it is off unless set up globally.
     """
 
     def __init__(
@@ -116,6 +120,9 @@ class SageMakerRuntime:
         config: Config | Any | None = None,
         transport: Transport | None = None,
         bidi_endpoint_url: str | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        capture_content: bool | None = None,
     ) -> None:
         if (aws_access_key_id is None) != (aws_secret_access_key is None):
             raise ConfigurationError(
@@ -136,6 +143,7 @@ class SageMakerRuntime:
         self._transport = transport
         self._bidi_endpoint_url = bidi_endpoint_url and check_endpoint_url(bidi_endpoint_url)
         self._bidi: BidiSide | None = None  # bidirectional streams: endpoint and HTTP/2 pool
+        self._telemetry = Telemetry(tracer_provider, meter_provider, capture_content)
         self._ready: _Ready | None = None
         self._ready_lock = asyncio.Lock()
         self._closed = False
@@ -247,6 +255,25 @@ class SageMakerRuntime:
             proxy=settings.proxy,
         )
 
+    def session(
+        self,
+        endpoint_name: str,
+        *,
+        close_body: Any = None,
+        open_body: Any = None,
+        **call_kwargs: Any,
+    ) -> StatefulSession:
+        """A stateful session on ``endpoint_name``: ``async with client.session(...) as s``.
+
+        The first call opens it (``NEW_SESSION``; ``open_body`` is sent first when that
+        call is a stream), later calls send its id, leaving ``async with`` sends
+        ``close_body`` (when given).  ``call_kwargs`` (``inference_component_name``...)
+        go to every call.  See docs/sessions.md.
+        """
+        return StatefulSession(
+            self, endpoint_name, open_body=open_body, close_body=close_body, call_kwargs=call_kwargs
+        )
+
     # -- operations ----------------------------------------------------------------
 
     def invoke_endpoint_with_response_stream(
@@ -285,11 +312,15 @@ class SageMakerRuntime:
         return StreamCall(self._open_stream(endpoint_name, params))
 
     async def _open_stream(
-        self, endpoint_name: str, params: dict[str, Any], format: TokenFormat = "auto"
+        self,
+        endpoint_name: str,
+        params: dict[str, Any],
+        format: TokenFormat = "auto",
+        chat: dict[str, Any] | None = None,
     ) -> ResponseStream:
         started = time.monotonic()
-        response, operation = await self._send(
-            "InvokeEndpointWithResponseStream", endpoint_name, params, started
+        response, operation, observer = await self._send(
+            "InvokeEndpointWithResponseStream", endpoint_name, params, started, chat
         )
         return ResponseStream(
             response,
@@ -297,6 +328,7 @@ class SageMakerRuntime:
             started=started,
             max_message_bytes=self.config.max_message_bytes,
             format=format,
+            observer=observer,
         )
 
     _open_stream.__qualname__ = "SageMakerRuntime.invoke_endpoint_with_response_stream"
@@ -335,7 +367,7 @@ class SageMakerRuntime:
         operation = ready.operations["InvokeEndpointWithResponseStream"]
         call, model_params = split_chat_arguments(kwargs, operation.kwargs)
         body = chat_body(messages, **sampling, stream=True, **model_params)
-        return await self._open_stream(endpoint_name, {**call, "body": body}, format="openai")
+        return await self._open_stream(endpoint_name, {**call, "body": body}, "openai", body)
 
     _open_chat_stream.__qualname__ = "SageMakerRuntime.chat_stream"
 
@@ -354,24 +386,36 @@ class SageMakerRuntime:
 
         The same body and keywords as :meth:`chat_stream`, without streaming.
         """
+        sampling = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p}
+        return await self._chat(endpoint_name, messages, {**sampling, "stop": stop}, kwargs)
+
+    async def _chat(
+        self,
+        endpoint_name: str,
+        messages: Sequence[Mapping[str, Any]],
+        sampling: dict[str, Any],
+        kwargs: dict[str, Any],
+        on_answer: Callable[[InvokeEndpointResponse], None] | None = None,
+    ) -> Generation:
+        """``chat()``; ``on_answer`` sees the raw answer first (a session takes its id)."""
         ready = self._ready or await self._get_ready()
         call, model_params = split_chat_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
-        body = chat_body(
-            messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            stop=stop,
-            stream=False,
-            **model_params,
+        body = chat_body(messages, **sampling, stream=False, **model_params)
+        response, operation, data, observer = await self._call(
+            "InvokeEndpoint", endpoint_name, {**call, "body": body}, body
         )
-        answer = await self.invoke_endpoint(endpoint_name, **call, body=body)
+        answer = _invoke_endpoint_response(operation, response, data)
         try:
+            if on_answer is not None:
+                on_answer(answer)
             generation = parse_generation(answer.body, "openai")
         except SageMakerError as exc:
             exc.request_id = answer.request_id
+            observer.failed(exc)
             raise
-        return dataclasses.replace(generation, request_id=answer.request_id)
+        generation = dataclasses.replace(generation, request_id=answer.request_id)
+        observer.generation(generation)
+        return generation
 
     async def invoke_endpoint(
         self,
@@ -405,19 +449,11 @@ class SageMakerRuntime:
             "session_id": session_id,
             **extra,
         }
-        response, operation, data = await self._call("InvokeEndpoint", endpoint_name, params)
-        attributes = operation.response_attributes(response.headers)
-        return InvokeEndpointResponse(
-            body=data,
-            content_type=attributes.get("content_type"),
-            invoked_production_variant=attributes.get("invoked_production_variant"),
-            custom_attributes=attributes.get("custom_attributes"),
-            new_session_id=attributes.get("new_session_id"),
-            closed_session_id=attributes.get("closed_session_id"),
-            request_id=response.headers.get("x-amzn-RequestId"),
-            status_code=response.status,
-            headers=response.headers,
+        response, operation, data, observer = await self._call(
+            "InvokeEndpoint", endpoint_name, params
         )
+        observer.ended()
+        return _invoke_endpoint_response(operation, response, data)
 
     async def invoke_endpoint_async(
         self,
@@ -443,7 +479,10 @@ class SageMakerRuntime:
             "invocation_timeout_seconds": invocation_timeout_seconds,
             **extra,
         }
-        response, operation, data = await self._call("InvokeEndpointAsync", endpoint_name, params)
+        response, operation, data, observer = await self._call(
+            "InvokeEndpointAsync", endpoint_name, params
+        )
+        observer.ended()
         attributes = operation.response_attributes(response.headers)
         return AsyncInferenceResponse(
             inference_id=_inference_id(data),
@@ -478,38 +517,54 @@ class SageMakerRuntime:
     # -- the wire ------------------------------------------------------------------
 
     async def _call(
-        self, operation_name: str, endpoint_name: str, params: dict[str, Any]
-    ) -> tuple[RawResponse, Operation, bytes]:
+        self,
+        operation_name: str,
+        endpoint_name: str,
+        params: dict[str, Any],
+        chat: dict[str, Any] | None = None,
+    ) -> tuple[RawResponse, Operation, bytes, Observer]:
         """A call whose whole answer is read within the same deadline."""
-        response, operation = await self._send(
-            operation_name, endpoint_name, params, time.monotonic()
+        response, operation, observer = await self._send(
+            operation_name, endpoint_name, params, time.monotonic(), chat
         )
         try:
             data = await response.body.read_all()
-        except BaseException:
+        except BaseException as exc:
             response.body.abort()
+            observer.failed(exc)
             raise
         response.body.release()
-        return response, operation, data
+        return response, operation, data, observer
 
     async def _send(
-        self, operation_name: str, endpoint_name: str, params: dict[str, Any], started: float
-    ) -> tuple[RawResponse, Operation]:
+        self,
+        operation_name: str,
+        endpoint_name: str,
+        params: dict[str, Any],
+        started: float,
+        chat: dict[str, Any] | None = None,
+    ) -> tuple[RawResponse, Operation, Observer]:
         """Send until a 2xx response's headers arrive, within the call's deadline."""
         ready = self._ready or await self._get_ready()
         operation = ready.operations[operation_name]
         prepared = operation.prepare(
             endpoint_name, {k: v for k, v in params.items() if v is not None}
         )
+        observer = self._telemetry.start(ready, operation_name, endpoint_name, params, chat)
         config = self.config
         deadline = Deadline(
             config.total_timeout, config.read_timeout, config.connect_timeout, started=started
         )
-        with deadline.scope():
-            response = await self._attempts(
-                ready, operation, prepared, deadline, f"{operation_name} {endpoint_name}"
-            )
-        return response, operation
+        label = f"{operation_name} {endpoint_name}"
+        try:
+            with deadline.scope():
+                response = await self._attempts(
+                    ready, operation, prepared, deadline, label, observer
+                )
+        except BaseException as exc:
+            observer.failed(exc)
+            raise
+        return response, operation, observer
 
     async def _attempts(
         self,
@@ -518,11 +573,12 @@ class SageMakerRuntime:
         prepared: PreparedRequest,
         deadline: Deadline,
         label: str,
+        observer: Observer,
     ) -> RawResponse:
         """Wait, sign, send, classify: as many times as the retry policy allows."""
         url = ready.base_url + prepared.path
         invocation_id = _invocation_id()
-        for attempt in ready.retry.attempts(deadline, label):
+        for attempt in ready.retry.attempts(deadline, label, observer):
             await attempt.wait()
             if self._closed:
                 raise ClientClosedError("the client was closed while the call was under way")
@@ -532,6 +588,7 @@ class SageMakerRuntime:
             headers["Accept-Encoding"] = "identity"
             headers["amz-sdk-invocation-id"] = invocation_id
             headers["amz-sdk-request"] = f"attempt={attempt.number}; max={ready.retry.max_attempts}"
+            observer.sending(attempt.number, url, headers)
             try:
                 response = await ready.transport.send(
                     Request("POST", url, headers, prepared.body), deadline
@@ -544,6 +601,23 @@ class SageMakerRuntime:
                 return response
             attempt.failed(await _service_error(operation, response))
         raise AssertionError("unreachable: attempts() ends by success or by raising")
+
+
+def _invoke_endpoint_response(
+    operation: Operation, response: RawResponse, data: bytes
+) -> InvokeEndpointResponse:
+    attributes = operation.response_attributes(response.headers)
+    return InvokeEndpointResponse(
+        body=data,
+        content_type=attributes.get("content_type"),
+        invoked_production_variant=attributes.get("invoked_production_variant"),
+        custom_attributes=attributes.get("custom_attributes"),
+        new_session_id=attributes.get("new_session_id"),
+        closed_session_id=attributes.get("closed_session_id"),
+        request_id=response.headers.get("x-amzn-RequestId"),
+        status_code=response.status,
+        headers=response.headers,
+    )
 
 
 async def _service_error(operation: Operation, response: RawResponse) -> SageMakerError:

@@ -42,6 +42,7 @@ from botocore.retries.bucket import Clock
 from botocore.retries.throttling import CubicCalculator
 
 from ._deadline import Deadline
+from ._telemetry import NO_OBSERVER, Observer
 from .errors import (
     CertificateError,
     ConnectTimeoutError,
@@ -202,11 +203,13 @@ class RetryPolicy:
     def quota(self) -> int:
         return self._quota
 
-    def attempts(self, deadline: Deadline, label: str) -> Iterator[Attempt]:
+    def attempts(
+        self, deadline: Deadline, label: str, observer: Observer = NO_OBSERVER
+    ) -> Iterator[Attempt]:
         """Attempts of one call, in order; ``label`` names the call in debug logs."""
         run = _Run()
         for number in itertools.count(1):
-            yield Attempt(self, run, number, deadline, label)
+            yield Attempt(self, run, number, deadline, label, observer)
 
 
 class _Run:
@@ -222,11 +225,18 @@ class _Run:
 class Attempt:
     """One try of a call; tells the policy how it went, which decides what follows."""
 
-    __slots__ = ("_deadline", "_label", "_policy", "_run", "number", "sent_at")
+    __slots__ = ("_deadline", "_label", "_observer", "_policy", "_run", "number", "sent_at")
 
     def __init__(
-        self, policy: RetryPolicy, run: _Run, number: int, deadline: Deadline, label: str
+        self,
+        policy: RetryPolicy,
+        run: _Run,
+        number: int,
+        deadline: Deadline,
+        label: str,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
+        self._observer = observer
         self._policy = policy
         self._run = run
         self._deadline = deadline
@@ -245,6 +255,7 @@ class Attempt:
         self.sent_at = time.monotonic()
 
     def succeeded(self, status: int, request_id: str | None) -> None:
+        self._observer.attempt_succeeded(status, request_id)
         policy = self._policy
         policy.record_success(self._run.cost)
         if logger.isEnabledFor(logging.DEBUG):
@@ -260,6 +271,7 @@ class Attempt:
 
     def failed(self, error: SageMakerError) -> None:
         """Raise ``error`` unless the call is tried again (after :meth:`wait`'s backoff)."""
+        self._observer.attempt_failed(error)
         policy, run = self._policy, self._run
         policy.record_failure(error)
         delay = policy.backoff(self.number)

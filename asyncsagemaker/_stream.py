@@ -31,6 +31,7 @@ from ._events import exception_from_event
 from ._generation import Generation, GenerationAccumulator, GenerationEvent
 from ._http import RawResponse
 from ._stats import StreamStats
+from ._telemetry import NO_OBSERVER, Observer
 from .codecs import UnicodeErrors, check_errors
 from .errors import (
     NetworkError,
@@ -72,8 +73,10 @@ class ResponseStream:
         started: float,
         max_message_bytes: int | None = None,
         format: TokenFormat = "auto",
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self._body = response.body
+        self._observer = observer
         self.status_code: int = response.status
         self.headers: Mapping[str, str] = response.headers
         self.request_id: str | None = response.headers.get("x-amzn-RequestId")
@@ -122,6 +125,7 @@ class ResponseStream:
         decoder = self._decoder
         body = self._body
         part_headers: Headers | None = None
+        on_part = self._observer.on_part  # None unless telemetry is on
         try:
             while True:
                 try:
@@ -146,6 +150,8 @@ class ResponseStream:
                     payload = message.payload
                     if not self._parts:
                         self._first_part_at = time.monotonic()
+                    if on_part is not None:
+                        on_part()
                     self._parts += 1
                     self._bytes += len(payload)
                     retained = self._retained
@@ -199,6 +205,7 @@ class ResponseStream:
             self._body.release()
         else:
             self._body.abort()
+        self._observer.body_ended(self, reusable)
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -213,6 +220,7 @@ class ResponseStream:
             else:
                 await iterator.aclose()
         self._finish(reusable=False)
+        self._observer.closed(self)
 
     @property
     def closed(self) -> bool:
@@ -319,16 +327,16 @@ class ResponseStream:
 
     async def _through(self, decoder: Any) -> AsyncGenerator[Any, None]:
         """Feed every part through a sans-IO decoder and yield what it produces."""
-        try:
-            async with contextlib.aclosing(self):
+        async with contextlib.aclosing(self):  # noted before closing, for the observer
+            try:
                 async for part in self:  # to the end, after a decoder's end marker too:
                     for item in decoder.feed(part):  # the connection then serves again
                         yield item
                 for item in decoder.close():
                     yield item
-        except SageMakerError as exc:
-            self._note(exc)
-            raise
+            except SageMakerError as exc:
+                self._note(exc)
+                raise
 
     async def _generation(
         self, decoder: TokenDecoder, texts: bool
@@ -337,8 +345,8 @@ class ResponseStream:
         events = self._events = GenerationAccumulator()
         self._retained = None  # the events are kept instead
         add = events.add
-        try:
-            async with contextlib.aclosing(self):
+        async with contextlib.aclosing(self):  # noted before closing, for the observer
+            try:
                 async for part in self:
                     for event in decoder.feed_events(part):
                         add(event)
@@ -352,9 +360,9 @@ class ResponseStream:
                         yield event
                     elif event.text and not event.special:
                         yield event.text
-        except SageMakerError as exc:
-            self._note(exc)
-            raise
+            except SageMakerError as exc:
+                self._note(exc)
+                raise
 
     def text(self, errors: UnicodeErrors = "strict") -> AsyncIterator[str]:
         """The answer as text, decoded as UTF-8 safely across part boundaries."""

@@ -48,6 +48,8 @@ __all__ = [
     "SageMakerTimeoutError",
     "ServiceError",
     "ServiceUnavailable",
+    "SessionClosedError",
+    "SessionError",
     "StreamConsumedError",
     "StreamError",
     "StreamInterruptedError",
@@ -96,6 +98,27 @@ class UsageError(SageMakerError, TypeError):
 
 class StreamConsumedError(SageMakerError, RuntimeError):
     """A response stream was iterated a second time; its parts can be read only once."""
+
+
+class SessionError(SageMakerError):
+    """A stateful session could not be opened or closed as the model was asked to.
+
+    ``session_id`` is the session's id when one is known; ``response`` the
+    ``InvokeEndpointResponse`` whose headers did not say what was expected (the
+    model's answer is in it, nothing is lost).
+    """
+
+    def __init__(
+        self, message: str, *, session_id: str | None = None, response: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+        self.response = response
+        self.request_id = getattr(response, "request_id", None)
+
+
+class SessionClosedError(SessionError, RuntimeError):
+    """A stateful session was used after it was closed or after it expired."""
 
 
 # --- the service answered with an error -------------------------------------------

@@ -142,8 +142,16 @@ async def _scenarios(client: Client, sizes: Sizes) -> dict[str, float]:
     out: dict[str, float] = {}
     consume = client.consume
     first = ("first", 1, _server.FIRST_PAYLOAD)
-    bulk = (f"bulk-{sizes.bulk_events}", sizes.bulk_events, _server.bulk_payload(sizes.bulk_events - 1))
-    paced = (f"paced-{sizes.tokens}-{sizes.token_ms}", sizes.tokens, _server.paced_payload(sizes.tokens - 1))
+    bulk = (
+        f"bulk-{sizes.bulk_events}",
+        sizes.bulk_events,
+        _server.bulk_payload(sizes.bulk_events - 1),
+    )
+    paced = (
+        f"paced-{sizes.tokens}-{sizes.token_ms}",
+        sizes.tokens,
+        _server.paced_payload(sizes.tokens - 1),
+    )
     _check("warm-up", await consume(first[0]), *first[1:])  # one connection in the pool
     await _burst(client, sizes, out)
     for _ in range(sizes.warmup_calls):
@@ -461,7 +469,9 @@ def spawn(mode: str, spec: dict[str, Any], wrapper: list[str] | None = None) -> 
         check=False,
     )
     if proc.returncode:
-        raise RuntimeError(f"{spec['client']}/{spec['loop']}/{spec['scheme']} failed:\n{proc.stderr}")
+        raise RuntimeError(
+            f"{spec['client']}/{spec['loop']}/{spec['scheme']} failed:\n{proc.stderr}"
+        )
     return proc.stdout
 
 
@@ -595,7 +605,10 @@ def print_targets(results: dict[Key, Metrics], counted: dict[str, int]) -> None:
     if "aiohttp (http)" in counted and f"{OURS} (http)" in counted:
         checks.append(("instructions per call <= 1.25x the floor",
                        counted[f"{OURS} (http)"] / counted["aiohttp (http)"], 1.25))  # fmt: skip
-    ours, floor = results.get((OURS, "asyncio", "http")), results.get(("aiohttp", "asyncio", "http"))
+    ours, floor = (
+        results.get((OURS, "asyncio", "http")),
+        results.get(("aiohttp", "asyncio", "http")),
+    )
     if ours and floor:
         checks.append(("paced CPU per token <= 1.35x the floor",
                        ours.paced_us_per_token / floor.paced_us_per_token, 1.35))  # fmt: skip
@@ -671,8 +684,9 @@ def main() -> None:
     if args.json:
         raw = {"/".join(c): r for c, r in runs.items()}
         args.json.write_text(
-            json.dumps({"sizes": dataclasses.asdict(sizes), "runs": raw, "instructions": counted},
-                       indent=1)  # fmt: skip
+            json.dumps(
+                {"sizes": dataclasses.asdict(sizes), "runs": raw, "instructions": counted}, indent=1
+            )  # fmt: skip
         )
 
 

@@ -1,0 +1,220 @@
+"""Telemetry hooks of a call: a shared do-nothing observer unless OpenTelemetry is on.
+
+The client asks :meth:`Telemetry.start` for an :class:`Observer` per call and calls
+its hooks where the call goes: ``failed()`` for a failure (or a cancellation) before
+the answer or while it is read, ``sending()`` per attempt, ``attempt_succeeded()`` /
+``attempt_failed()`` from the retry loop, ``on_part`` per part of a stream (``None``
+when off, so a part costs one comparison), ``body_ended()`` / ``closed()`` from the
+stream, ``ended()`` / ``generation()`` from the whole-answer calls.
+
+Telemetry is on when the client was given a ``tracer_provider`` or ``meter_provider``,
+or, for what it was not given, when a real provider was set globally through the
+OpenTelemetry API (``set_tracer_provider`` / ``set_meter_provider``, as
+``opentelemetry-instrument`` does) before the client's first call.  The API's own
+defaults (its proxy and no-op providers) do not count, and nothing of OpenTelemetry
+is imported here unless it was given or already imported by the application.  The
+choice is made once per client, at its first call; when it is off, ``start()`` is a
+function returning the shared :data:`NO_OBSERVER`.
+
+Independently of OpenTelemetry, in AWS Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) the
+invocation's ``_X_AMZN_TRACE_ID`` is sent as ``X-Amzn-Trace-Id``, as botocore does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._generation import Generation
+    from ._stream import ResponseStream
+
+__all__ = ["CAPTURE_ENV", "NO_OBSERVER", "Observer", "Telemetry", "lambda_trace_header"]
+
+#: The environment variable OpenTelemetry's Python GenAI instrumentations read to
+#: record message content; ``true``, ``span_only`` or ``span_and_event`` turn it on.
+CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+_CAPTURE_VALUES = frozenset({"true", "span_only", "span_and_event"})
+_TRACE_ID_SAFE = "-=;:+&[]{}\"',"  # what botocore leaves unquoted in X-Amzn-Trace-Id
+
+
+def lambda_trace_header() -> str | None:
+    """The ``X-Amzn-Trace-Id`` value botocore would send now, or None outside Lambda.
+
+    botocore's rule (``add_recursion_detection_header``): only when both
+    ``AWS_LAMBDA_FUNCTION_NAME`` and ``_X_AMZN_TRACE_ID`` are set, the latter quoted.
+    """
+    trace_id = os.environ.get("_X_AMZN_TRACE_ID")
+    if trace_id and "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
+        return quote(trace_id, safe=_TRACE_ID_SAFE)
+    return None
+
+
+class Observer:
+    """What a call tells its telemetry; this base class does nothing (telemetry off)."""
+
+    __slots__ = ()
+
+    #: Called once per part of a stream when set; ``None`` keeps the part loop bare.
+    on_part: Callable[[], None] | None = None
+
+    def sending(self, attempt: int, url: str, headers: dict[str, str]) -> None:
+        """Attempt number ``attempt`` is about to go to ``url`` with these signed headers."""
+
+    def attempt_succeeded(self, status: int, request_id: str | None) -> None:
+        """The attempt's answer is a 2xx response."""
+
+    def attempt_failed(self, error: BaseException) -> None:
+        """The attempt failed (another may follow)."""
+
+    def failed(self, error: BaseException) -> None:
+        """The call failed (or was cancelled): nothing more follows."""
+
+    def ended(self) -> None:
+        """A whole-answer call returned its answer."""
+
+    def generation(self, generation: Generation) -> None:
+        """A whole-answer chat call returned this generation."""
+
+    def body_ended(self, stream: ResponseStream, reusable: bool) -> None:
+        """The stream's body was read to its end (``reusable``) or dropped."""
+
+    def closed(self, stream: ResponseStream) -> None:
+        """The stream was closed (``aclose()``, leaving ``async with``, a view's end)."""
+
+
+#: The observer of every call while telemetry is off.
+NO_OBSERVER = Observer()
+
+
+class _LambdaObserver(Observer):
+    """Telemetry off, in Lambda: only the trace header botocore would send."""
+
+    __slots__ = ("_header",)
+
+    def __init__(self, header: str) -> None:
+        self._header = header
+
+    def sending(self, attempt: int, url: str, headers: dict[str, str]) -> None:
+        headers["X-Amzn-Trace-Id"] = self._header
+
+
+def _off(ready: Any, operation: str, endpoint_name: str, params: Any, chat: Any = None) -> Observer:
+    return NO_OBSERVER
+
+
+def _off_in_lambda(
+    ready: Any, operation: str, endpoint_name: str, params: Any, chat: Any = None
+) -> Observer:
+    header = lambda_trace_header()
+    return NO_OBSERVER if header is None else _LambdaObserver(header)
+
+
+def capture_from_environment() -> bool:
+    """Whether :data:`CAPTURE_ENV` asks for message content on spans."""
+    return os.environ.get(CAPTURE_ENV, "").strip().lower() in _CAPTURE_VALUES
+
+
+class Telemetry:
+    """One client's telemetry: the providers it was given, decided at its first call.
+
+    ``start(ready, operation, endpoint_name, params, chat=None)`` returns the call's
+    observer; ``ready`` is what the client resolved (``base_url``, ``settings.region``),
+    ``chat`` the OpenAI-style body of a chat call (its parameters and, with
+    ``capture_content``, its messages go on the span).
+    """
+
+    def __init__(
+        self,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        capture_content: bool | None = None,
+    ) -> None:
+        if capture_content is not None and not isinstance(capture_content, bool):
+            raise ConfigurationError(
+                f"capture_content must be True, False or None, not {capture_content!r}"
+            )
+        if tracer_provider is not None or meter_provider is not None:
+            _check_providers(tracer_provider, meter_provider)
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        self._capture = capture_content
+        self.start: Callable[..., Observer] = self._first_start
+
+    def _first_start(
+        self,
+        ready: Any,
+        operation: str,
+        endpoint_name: str,
+        params: Mapping[str, Any],
+        chat: Mapping[str, Any] | None = None,
+    ) -> Observer:
+        """Decide once whether telemetry is on, then start as decided."""
+        tracer_provider = _live_provider(self._tracer_provider, "trace")
+        meter_provider = _live_provider(self._meter_provider, "metrics")
+        if tracer_provider is None and meter_provider is None:
+            in_lambda = "AWS_LAMBDA_FUNCTION_NAME" in os.environ  # constant for a process
+            self.start = _off_in_lambda if in_lambda else _off
+        else:
+            from ._telemetry_otel import Instruments
+
+            capture = capture_from_environment() if self._capture is None else self._capture
+            instruments = Instruments(
+                tracer_provider,
+                meter_provider,
+                ready.base_url,
+                ready.settings.region,
+                capture=capture,
+            )
+            self.start = instruments.start
+        return self.start(ready, operation, endpoint_name, params, chat)
+
+    @property
+    def enabled(self) -> bool | None:
+        """True or False once decided (after the client's first call); None before."""
+        if self.start == self._first_start:
+            return None
+        return self.start not in (_off, _off_in_lambda)
+
+
+def _check_providers(tracer_provider: Any, meter_provider: Any) -> None:
+    """A provider given to the client must be one; the API must be there to use it."""
+    try:
+        from opentelemetry.metrics import MeterProvider
+        from opentelemetry.trace import TracerProvider
+    except ImportError:
+        raise ConfigurationError(
+            "tracer_provider and meter_provider need the OpenTelemetry API: "
+            "pip install 'asyncsagemaker[otel]'"
+        ) from None
+    for name, value, kind in (
+        ("tracer_provider", tracer_provider, TracerProvider),
+        ("meter_provider", meter_provider, MeterProvider),
+    ):
+        if value is not None and not isinstance(value, kind):
+            raise ConfigurationError(
+                f"{name} must be an opentelemetry {kind.__name__}, not {type(value).__name__}"
+            )
+
+
+def _live_provider(given: Any, signal: str) -> Any:
+    """The provider to use for ``signal`` ("trace" or "metrics"), or None for none.
+
+    A provider given to the client is used as it is, unless it is one of the API's
+    no-op providers.  Otherwise the global one counts only if the application has
+    imported the API (else nobody set one) and set a real provider.
+    """
+    module_name = f"opentelemetry.{signal}"
+    if given is None:
+        if module_name not in sys.modules:
+            return None
+        module = sys.modules[module_name]
+        given = module.get_tracer_provider() if signal == "trace" else module.get_meter_provider()
+    from ._telemetry_otel import is_noop_provider
+
+    return None if is_noop_provider(given) else given
