@@ -247,7 +247,7 @@ class _CallObserver(Observer):
                 attributes["gen_ai.conversation.id"] = session_id
             if operation == "InvokeEndpointWithResponseStream":
                 attributes["gen_ai.request.stream"] = True
-            if chat is not None:
+            if chat is not None and inst.tracer is not None:
                 attributes.update(_chat_attributes(chat, inst.capture))
         self.on_part = self._part if operation == "InvokeEndpointWithResponseStream" else None
         tracer = inst.tracer
