@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import platform
+import random
 import sys
 import time
 import warnings
@@ -324,7 +324,7 @@ class SageMakerRuntime:
         )
         return ResponseStream(
             response,
-            operation.response_attributes(response.headers),
+            operation,
             started=started,
             max_message_bytes=self.config.max_message_bytes,
             format=format,
@@ -547,9 +547,7 @@ class SageMakerRuntime:
         """Send until a 2xx response's headers arrive, within the call's deadline."""
         ready = self._ready or await self._get_ready()
         operation = ready.operations[operation_name]
-        prepared = operation.prepare(
-            endpoint_name, {k: v for k, v in params.items() if v is not None}
-        )
+        prepared = operation.prepare(endpoint_name, params)
         observer = self._telemetry.start(ready, operation_name, endpoint_name, params, chat)
         config = self.config
         deadline = Deadline(
@@ -557,10 +555,15 @@ class SageMakerRuntime:
         )
         label = f"{operation_name} {endpoint_name}"
         try:
-            with deadline.scope():
+            if deadline.at is None:
                 response = await self._attempts(
                     ready, operation, prepared, deadline, label, observer
                 )
+            else:
+                with deadline.scope():
+                    response = await self._attempts(
+                        ready, operation, prepared, deadline, label, observer
+                    )
         except BaseException as exc:
             observer.failed(exc)
             raise
@@ -579,7 +582,8 @@ class SageMakerRuntime:
         url = ready.base_url + prepared.path
         invocation_id = _invocation_id()
         for attempt in ready.retry.attempts(deadline, label, observer):
-            await attempt.wait()
+            if attempt.must_wait:
+                await attempt.wait()
             if self._closed:
                 raise ClientClosedError("the client was closed while the call was under way")
             credentials = ready.credentials.fresh() or await ready.credentials.get()
@@ -645,9 +649,15 @@ def _inference_id(data: bytes) -> str | None:
 
 
 def _invocation_id() -> str:
-    """A random (version 4) UUID as text, like ``str(uuid.uuid4())`` for a third of the cost."""
-    digits = os.urandom(16).hex()
-    return (
-        f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-"
-        f"{'89ab'[int(digits[16], 16) & 3]}{digits[17:20]}-{digits[20:]}"
-    )
+    """A random (version 4) UUID as text, like ``str(uuid.uuid4())`` for a fraction of the cost.
+
+    It only has to tell one call's attempts from another's in the service's logs, so
+    Python's own generator serves (no system call per call, as ``os.urandom`` makes).
+    """
+    digits = "%032x" % (_getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+_getrandbits = random.Random().getrandbits
+_UUID4_CLEAR = ~(0xF000 << 64 | 0xC000 << 48) & (1 << 128) - 1  # version and variant bits
+_UUID4_SET = 0x4000 << 64 | 0x8000 << 48

@@ -22,7 +22,8 @@ The loop itself is data: :meth:`RetryPolicy.attempts` hands out :class:`Attempt`
 objects, so a caller reads as *wait, sign, send, classify*::
 
     for attempt in policy.attempts(deadline, "InvokeEndpoint my-endpoint"):
-        await attempt.wait()            # backoff and adaptive rate limit
+        if attempt.must_wait:           # backoff and adaptive rate limit
+            await attempt.wait()
         ...send...
         attempt.failed(error)           # raises it unless another attempt follows
         attempt.succeeded(status, request_id)
@@ -242,7 +243,12 @@ class Attempt:
         self._deadline = deadline
         self._label = label
         self.number = number
-        self.sent_at = 0.0
+        self.sent_at = time.monotonic()
+
+    @property
+    def must_wait(self) -> bool:
+        """Whether :meth:`wait` has anything to wait for (a backoff, the adaptive rate)."""
+        return bool(self._run.delay) or self._policy.limits_rate
 
     async def wait(self) -> None:
         """Sleep the backoff chosen after the previous attempt, then the rate limit."""

@@ -25,7 +25,7 @@ import warnings
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._events import exception_from_event
 from ._generation import Generation, GenerationAccumulator, GenerationEvent
@@ -41,7 +41,7 @@ from .errors import (
     StreamError,
     StreamInterruptedError,
 )
-from .eventstream import Decoder, Headers
+from .eventstream import Decoder, Headers, Message
 from .formats import TokenDecoder, TokenFormat, check_format
 
 if TYPE_CHECKING:
@@ -65,10 +65,36 @@ class ResponseStream:
     token format ``tokens()``, ``events()`` and ``final()`` use when not told.
     """
 
+    __slots__ = (
+        "__weakref__",
+        "_aborted",
+        "_body",
+        "_bytes",
+        "_closed",
+        "_complete",
+        "_decoder",
+        "_ended_at",
+        "_events",
+        "_failure",
+        "_first_part_at",
+        "_iterated",
+        "_iterator",
+        "_observer",
+        "_operation",
+        "_parts",
+        "_retained",
+        "_retained_size",
+        "_started",
+        "_view",
+        "format",
+        "headers",
+        "status_code",
+    )
+
     def __init__(
         self,
         response: RawResponse,
-        attributes: Mapping[str, str | None],
+        operation: _HeaderMembers,
         *,
         started: float,
         max_message_bytes: int | None = None,
@@ -77,16 +103,13 @@ class ResponseStream:
     ) -> None:
         self._body = response.body
         self._observer = observer
+        self._operation = operation
         self.status_code: int = response.status
         self.headers: Mapping[str, str] = response.headers
-        self.request_id: str | None = response.headers.get("x-amzn-RequestId")
-        self.content_type: str | None = attributes.get("content_type")
-        self.invoked_production_variant: str | None = attributes.get("invoked_production_variant")
-        self.custom_attributes: str | None = attributes.get("custom_attributes")
         self.format: TokenFormat = format
         self._started = started
         self._decoder = Decoder(max_message_bytes) if max_message_bytes else Decoder()
-        self._iterator: weakref.ref[AsyncGenerator[bytes, None]] | None = None
+        self._iterator: weakref.ref[_Parts] | None = None
         self._view: weakref.ref[AsyncGenerator[Any, None]] | None = None
         self._iterated = False
         self._first_part_at: float | None = None
@@ -100,6 +123,30 @@ class ResponseStream:
         self._events: GenerationAccumulator | None = None  # fed by tokens()/events()
         self._retained: list[bytes] | None = []  # parts kept for final(), else None
         self._retained_size = 0
+
+    # The metadata, read from the headers when asked for (most calls never ask).
+
+    @property
+    def request_id(self) -> str | None:
+        """``x-amzn-RequestId``: quote it to AWS support."""
+        return self.headers.get("x-amzn-RequestId")
+
+    @property
+    def content_type(self) -> str | None:
+        """The model's output type (``X-Amzn-SageMaker-Content-Type``)."""
+        return self._attribute("content_type")
+
+    @property
+    def invoked_production_variant(self) -> str | None:
+        return self._attribute("invoked_production_variant")
+
+    @property
+    def custom_attributes(self) -> str | None:
+        """``X-Amzn-SageMaker-Custom-Attributes`` as the model set it."""
+        return self._attribute("custom_attributes")
+
+    def _attribute(self, name: str) -> str | None:
+        return self._operation.response_attributes(self.headers).get(name)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -115,60 +162,11 @@ class ResponseStream:
         if self._closed:
             raise StreamConsumedError("this stream is closed")
         self._iterated = True
-        iterator = self._iterate()
+        iterator = _Parts(self)
         # Only a weak reference: an abandoned loop (`break` without `async with`)
-        # drops the iterator, and its finaliser closes the response at once.
+        # drops the iterator, which closes the response at once.
         self._iterator = weakref.ref(iterator)
         return iterator
-
-    async def _iterate(self) -> AsyncGenerator[bytes, None]:
-        decoder = self._decoder
-        body = self._body
-        part_headers: Headers | None = None
-        on_part = self._observer.on_part  # None unless telemetry is on
-        try:
-            while True:
-                try:
-                    chunk = await body.read_chunk()
-                except SageMakerError as exc:
-                    if self._aborted:
-                        return
-                    raise self._failed(exc) from exc.__cause__
-                if self._aborted:
-                    return
-                if not chunk:
-                    decoder.close()  # raises ProtocolError on a truncated message
-                    self._complete = True
-                    self._finish(reusable=True)
-                    return
-                for message in decoder.feed(chunk):
-                    headers = message.headers
-                    if headers is not part_headers:
-                        if not self._is_payload_part(headers, message.payload):
-                            continue
-                        part_headers = headers
-                    payload = message.payload
-                    if not self._parts:
-                        self._first_part_at = time.monotonic()
-                    if on_part is not None:
-                        on_part()
-                    self._parts += 1
-                    self._bytes += len(payload)
-                    retained = self._retained
-                    if retained is not None:  # kept for final(); dropped beyond the limit
-                        self._retained_size += len(payload)
-                        if self._retained_size > RETAINED_BYTES:
-                            self._retained = None
-                        else:
-                            retained.append(payload)
-                    yield payload
-                if decoder.failed:  # intact parts before a fault went out; now the fault
-                    decoder.close()
-        except SageMakerError as exc:
-            self._note(exc)
-            raise
-        finally:
-            self._finish(reusable=False)
 
     @staticmethod
     def _is_payload_part(headers: Headers, payload: bytes) -> bool:
@@ -177,6 +175,24 @@ class ResponseStream:
         if message_type == "event":
             return headers.get(":event-type") == "PayloadPart"
         raise exception_from_event(headers, payload)
+
+    def _hand_out(self, payload: bytes) -> bytes:
+        """Count a part (and keep it for ``final()``, up to the limit) as it goes out."""
+        if not self._parts:
+            self._first_part_at = time.monotonic()
+        on_part = self._observer.on_part  # None unless telemetry is on
+        if on_part is not None:
+            on_part()
+        self._parts += 1
+        self._bytes += len(payload)
+        retained = self._retained
+        if retained is not None:
+            self._retained_size += len(payload)
+            if self._retained_size > RETAINED_BYTES:
+                self._retained = None
+            else:
+                retained.append(payload)
+        return payload
 
     def _failed(self, exc: SageMakerError) -> SageMakerError:
         """What a failed read means for the stream: the connection was lost, mid-message or not."""
@@ -211,15 +227,13 @@ class ResponseStream:
 
     async def aclose(self) -> None:
         """Close the response now; unread parts are discarded and the connection dropped."""
-        iterator = self._iterator() if self._iterator is not None else None
-        if iterator is not None and not self._closed:
-            if getattr(iterator, "ag_running", False):
+        if not self._closed:
+            iterator = self._iterator() if self._iterator is not None else None
+            if iterator is not None and iterator.running:
                 # Another task is inside `async for`, waiting for data: close the
                 # connection under it; its loop then ends quietly.
                 self._aborted = True
-            else:
-                await iterator.aclose()
-        self._finish(reusable=False)
+            self._finish(reusable=False)
         self._observer.closed(self)
 
     @property
@@ -402,6 +416,90 @@ class ResponseStream:
         special, finish reason, usage, the server's record (see formats)."""
         decoder = TokenDecoder(format=check_format(format or self.format))
         return self._start_view(self._generation(decoder, texts=False))
+
+
+class _HeaderMembers(Protocol):
+    """What a stream needs of its operation: the output members bound to headers."""
+
+    def response_attributes(self, headers: Mapping[str, str]) -> dict[str, str | None]: ...
+
+
+class _Parts:
+    """The parts of a stream, one per ``__anext__``; dropping it unfinished closes the stream.
+
+    A plain iterator rather than an async generator: a step costs one coroutine,
+    and an abandoned loop closes the response in ``__del__`` at once.
+    """
+
+    __slots__ = ("__weakref__", "_at", "_headers", "_messages", "_stream", "running")
+
+    def __init__(self, stream: ResponseStream) -> None:
+        self._stream = stream
+        self._messages: list[Message] = []
+        self._at = 0
+        self._headers: Headers | None = None  # the header block known to be a PayloadPart
+        self.running = False
+
+    def __aiter__(self) -> _Parts:
+        return self
+
+    async def __anext__(self) -> bytes:
+        stream = self._stream
+        if self.running:
+            raise StreamConsumedError("another task is reading this stream's parts")
+        messages, at = self._messages, self._at
+        try:
+            while True:
+                while at < len(messages):
+                    message = messages[at]
+                    at += 1
+                    headers = message.headers
+                    if headers is not self._headers:
+                        if not stream._is_payload_part(headers, message.payload):
+                            continue
+                        self._headers = headers
+                    self._at = at
+                    return stream._hand_out(message.payload)
+                if stream._closed:
+                    raise StopAsyncIteration
+                decoder = stream._decoder
+                if decoder.failed:  # intact parts before a fault went out; now the fault
+                    decoder.close()
+                self.running = True
+                try:
+                    chunk = await stream._body.read_chunk()
+                except SageMakerError as exc:
+                    if stream._aborted:
+                        raise StopAsyncIteration from None
+                    raise stream._failed(exc) from exc.__cause__
+                finally:
+                    self.running = False
+                if stream._aborted:
+                    raise StopAsyncIteration
+                if not chunk:
+                    decoder.close()  # raises ProtocolError on a truncated message
+                    stream._complete = True
+                    stream._finish(reusable=True)
+                    raise StopAsyncIteration
+                messages = self._messages = decoder.feed(chunk)
+                at = 0
+        except StopAsyncIteration:
+            raise
+        except SageMakerError as exc:
+            stream._note(exc)
+            stream._finish(reusable=False)
+            raise
+        except BaseException:  # cancelled, or a bug: the response is not returned half-read
+            stream._finish(reusable=False)
+            raise
+
+    def __del__(self) -> None:
+        stream = getattr(self, "_stream", None)
+        if stream is None or stream._closed:
+            return
+        view = stream._view() if stream._view is not None else None
+        if view is None:  # a view closes the stream itself, after noting any error
+            stream._finish(reusable=False)
 
 
 class _Pieces:
