@@ -18,7 +18,6 @@ import asyncio
 import datetime
 import functools
 import hashlib
-import hmac
 import time
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +26,7 @@ from botocore.auth import SIGNED_HEADERS_BLACKLIST, SIGV4_TIMESTAMP, _host_from_
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 from botocore.utils import normalize_url_path
 
+from ._event_signing import signing_key
 from .errors import CredentialsError
 
 __all__ = ["SIGNING_NAME", "CredentialSource", "RequestSigner"]
@@ -179,7 +179,7 @@ class RequestSigner:
         self._region = region
         self._plans: dict[tuple[str, str, tuple[tuple[str, str], ...], bool], _Plan] = {}
         self._key_for: tuple[str, str] = ("", "")  # (secret, day) of _key
-        self._key = b""
+        self._key: tuple[Any, Any] = (None, None)
         self._second = -1
         self._amz_date = ""
         self._scope = ""
@@ -188,12 +188,18 @@ class RequestSigner:
     def region(self) -> str:
         return self._region
 
-    def _signing_key(self, secret: str, day: str) -> bytes:
+    def _signing_key(self, secret: str, day: str) -> tuple[Any, Any]:
+        """The HMAC of the day's signing key, as its two keyed SHA-256 states.
+
+        An HMAC is ``H(key ^ opad, H(key ^ ipad, message))``; the two inner states
+        depend on the key only, so they are made once a day and copied per request.
+        """
         if self._key_for != (secret, day):
-            key = ("AWS4" + secret).encode()
-            for part in (day, self._region, SIGNING_NAME, "aws4_request"):
-                key = hmac.digest(key, part.encode(), "sha256")
-            self._key, self._key_for = key, (secret, day)
+            key = signing_key(secret, day, self._region, SIGNING_NAME)
+            padded = key.ljust(64, b"\0")  # a SHA-256 block; the key is 32 bytes
+            inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in padded))
+            outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in padded))
+            self._key, self._key_for = (inner, outer), (secret, day)
         return self._key
 
     def _timestamp(self, now: datetime.datetime | None) -> tuple[str, str]:
@@ -245,8 +251,12 @@ class RequestSigner:
             f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n"
             f"{hashlib.sha256(canonical.encode()).hexdigest()}"
         )
-        key = self._signing_key(credentials.secret_key, amz_date[:8])
-        signature = hmac.digest(key, string_to_sign.encode(), "sha256").hex()
+        inner, outer = self._signing_key(credentials.secret_key, amz_date[:8])
+        digest = inner.copy()
+        digest.update(string_to_sign.encode())
+        signed = outer.copy()
+        signed.update(digest.digest())
+        signature = signed.hexdigest()
         headers["Host"] = plan.host  # sent as signed
         headers["X-Amz-Date"] = amz_date
         headers["Authorization"] = (

@@ -28,6 +28,7 @@ import botocore.session
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError
 
+from ._admission import AdmissionGate
 from ._auth import CredentialSource, RequestSigner
 from ._chat import split_chat_arguments
 from ._config import Config, Settings, check_endpoint_url, check_region
@@ -146,6 +147,7 @@ class SageMakerRuntime:
         self._telemetry = Telemetry(tracer_provider, meter_provider, capture_content)
         self._ready: _Ready | None = None
         self._ready_lock = asyncio.Lock()
+        self._gate = AdmissionGate()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -545,6 +547,8 @@ class SageMakerRuntime:
         chat: dict[str, Any] | None = None,
     ) -> tuple[RawResponse, Operation, Observer]:
         """Send until a 2xx response's headers arrive, within the call's deadline."""
+        if self._gate.full():  # a burst of calls: start a few per turn of the loop
+            await self._gate.wait()
         ready = self._ready or await self._get_ready()
         operation = ready.operations[operation_name]
         prepared = operation.prepare(endpoint_name, params)

@@ -26,6 +26,7 @@ import contextlib
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import anyio
 
@@ -75,11 +76,23 @@ class Deadline:
                 raise
             raise DeadlineExceededError("the call did not finish within total_timeout") from None
 
-    def watchdog(self, fail: Callable[[SageMakerError], None]) -> Watchdog | None:
-        """A watchdog for one body read under these limits; ``None`` when there are none."""
+    def watchdog(
+        self,
+        fail: Callable[[SageMakerError], None] | None = None,
+        *,
+        task: asyncio.Task[Any] | None = None,
+        sweeper: Sweeper | None = None,
+    ) -> Watchdog | None:
+        """A watchdog for one call under these limits; ``None`` when there are none.
+
+        Until ``fail`` is set, a watchdog that fires cancels ``task`` (the call waiting
+        for its response headers).
+        """
         if self.at is None and self.read_timeout is None:
             return None
-        return Watchdog(asyncio.get_running_loop(), self.read_timeout, self.at, fail)
+        if sweeper is None:
+            sweeper = Sweeper.of(asyncio.get_running_loop())
+        return Watchdog(sweeper, self.read_timeout, self.at, fail, task)
 
 
 class Watchdog:
@@ -90,24 +103,27 @@ class Watchdog:
     (waiting for the headers, then reading the body).  Call :meth:`stop` when done.
     """
 
-    __slots__ = ("_end", "_idle", "_sweeper", "fail", "fired", "started", "waiting_since")
+    __slots__ = ("_end", "_idle", "_sweeper", "_task", "fail", "fired", "started", "waiting_since")
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        sweeper: Sweeper,
         idle: float | None,
         deadline: float | None,
-        fail: Callable[[SageMakerError], None],
+        fail: Callable[[SageMakerError], None] | None = None,
+        task: asyncio.Task[Any] | None = None,
     ) -> None:
+        loop = sweeper.loop
         self._idle = idle
-        # the deadline on the loop's clock (asyncio and uvloop both count monotonic time)
-        self._end = None if deadline is None else loop.time() + (deadline - time.monotonic())
-        self.fail = fail
-        self.fired: SageMakerError | None = None
         self.started = loop.time()
+        # the deadline on the loop's clock (asyncio and uvloop both count monotonic time)
+        self._end = None if deadline is None else self.started + (deadline - time.monotonic())
+        self.fail = fail
+        self._task = task
+        self.fired: SageMakerError | None = None
         self.waiting_since: float | None = None
-        self._sweeper = Sweeper.of(loop)
-        self._sweeper.add(self, idle)
+        self._sweeper = sweeper
+        sweeper.add(self, idle)
 
     def check(self, now: float) -> bool:
         """Fail the call if a limit has passed; True once it did (then it is no longer watched)."""
@@ -120,7 +136,10 @@ class Watchdog:
                 return False
             error = ReadTimeoutError(f"no data for read_timeout ({self._idle:g} s)")
         self.fired = error
-        self.fail(error)
+        if self.fail is not None:
+            self.fail(error)
+        elif self._task is not None:
+            self._task.cancel()
         return True
 
     def stop(self) -> None:
@@ -130,7 +149,7 @@ class Watchdog:
 class Sweeper:
     """The one timer of an event loop that checks its watchdogs (see the module docstring)."""
 
-    __slots__ = ("__weakref__", "_every", "_handle", "_loop", "_watched")
+    __slots__ = ("__weakref__", "_every", "_handle", "_watched", "loop")
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> Sweeper:
@@ -140,7 +159,7 @@ class Sweeper:
         return sweeper
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = loop
         self._watched: set[Watchdog] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._every = _LONGEST_SWEEP
@@ -152,21 +171,21 @@ class Sweeper:
         )
         if self._handle is None:
             self._every = every
-            self._handle = self._loop.call_later(every, self._sweep)
+            self._handle = self.loop.call_later(every, self._sweep)
         elif every < self._every:  # a shorter limit than any so far: sweep sooner
             self._every = every
             self._handle.cancel()
-            self._handle = self._loop.call_later(every, self._sweep)
+            self._handle = self.loop.call_later(every, self._sweep)
 
     def discard(self, watchdog: Watchdog) -> None:
         self._watched.discard(watchdog)
 
     def _sweep(self) -> None:
-        now = self._loop.time()
+        now = self.loop.time()
         for watchdog in [w for w in self._watched if w.check(now)]:
             self._watched.discard(watchdog)
         if self._watched:
-            self._handle = self._loop.call_later(self._every, self._sweep)
+            self._handle = self.loop.call_later(self._every, self._sweep)
         else:
             self._handle = None
             self._every = _LONGEST_SWEEP

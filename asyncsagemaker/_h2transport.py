@@ -44,7 +44,7 @@ import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
 
-from ._deadline import Deadline, Watchdog
+from ._deadline import Deadline, Sweeper, Watchdog
 from ._http import RawResponse, Request
 from ._transport import REQUEST, translate
 from .errors import (
@@ -110,7 +110,9 @@ class H2Stream:
     def watch(self, deadline: Deadline) -> None:
         """Keep the call's total deadline while the stream runs (no idle limit)."""
         if deadline.at is not None and self._watchdog is None:
-            self._watchdog = Watchdog(self._loop, None, deadline.at, self._fail_by_deadline)
+            self._watchdog = Watchdog(
+                Sweeper.of(self._loop), None, deadline.at, self._fail_by_deadline
+            )
 
     def _fail_by_deadline(self, error: SageMakerError) -> None:
         self.fail(error)

@@ -31,7 +31,7 @@ import aiohttp
 import yarl
 from aiohttp.http_exceptions import HttpProcessingError
 
-from ._deadline import Deadline, Watchdog
+from ._deadline import Deadline, Sweeper, Watchdog
 from ._http import RawResponse, Request
 from .errors import (
     CertificateError,
@@ -181,6 +181,7 @@ class AiohttpTransport:
         self._proxy = proxy
         self._session: aiohttp.ClientSession | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop of the session
+        self._sweeper: Sweeper | None = None
         self._urls: dict[str, yarl.URL] = {}
         self._closed = False
 
@@ -192,6 +193,7 @@ class AiohttpTransport:
         if self._closed:
             raise ClientClosedError("this client was closed; create a new one")
         self.loop = asyncio.get_running_loop()
+        self._sweeper = Sweeper.of(self.loop)
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             socket_factory=_keepalive_socket if self._tcp_keepalive else None,
@@ -215,7 +217,7 @@ class AiohttpTransport:
 
     async def send(self, request: Request, deadline: Deadline) -> RawResponse:
         session = self._session or self._open()
-        watchdog = deadline.watchdog(_cancel_current_task())
+        watchdog = deadline.watchdog(task=asyncio.current_task(), sweeper=self._sweeper)
         if watchdog is not None:
             watchdog.waiting_since = watchdog.started  # waiting for the response headers
         try:
@@ -247,17 +249,6 @@ class AiohttpTransport:
         self._closed = True
         if self._session is not None:
             await self._session.close()
-
-
-def _cancel_current_task() -> Callable[[SageMakerError], None]:
-    """What a watchdog does while the headers are awaited: cancel the waiting task."""
-    task = asyncio.current_task()
-    assert task is not None
-
-    def cancel(error: SageMakerError) -> None:
-        task.cancel()
-
-    return cancel
 
 
 def _uncancel() -> None:
@@ -318,7 +309,6 @@ class _Body:
             self._content.set_exception(error)
 
     async def read_chunk(self) -> bytes:
-        content = self._content
         self._reads += 1
         try:
             if self._reads >= _YIELD_EVERY:
@@ -328,15 +318,12 @@ class _Body:
                 # waits: a relay whose client left would read the whole answer.
                 self._reads = 0
                 await asyncio.sleep(0)
-            data = content.read_nowait()  # what is already here, without waiting
-            if data or content.is_eof():
-                return data
             watchdog = self._watchdog
             if watchdog is None:
-                return await content.readany()
+                return await self._content.readany()
             watchdog.waiting_since = self._loop.time()
             try:
-                return await content.readany()
+                return await self._content.readany()  # at once if data or the end is there
             finally:
                 watchdog.waiting_since = None
         except Exception as exc:
