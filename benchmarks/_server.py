@@ -30,7 +30,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __name__ == "__main__":  # as a process of its own; imported, its importer sets the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from asyncsagemaker.eventstream import encode
 

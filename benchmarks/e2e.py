@@ -53,7 +53,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+if len(sys.argv) == 3 and sys.argv[1] in ("--child", "--calls-child"):
+    # the checkout whose client a child measures comes first (``--before``)
+    sys.path.insert(0, json.loads(sys.argv[2])["root"])
+sys.path.insert(1, str(HERE))
 
 import _server  # noqa: E402
 
