@@ -8,8 +8,8 @@ typed error exactly where it happens, after the parts before it.
 
 Leaving ``async with``, ``break``, an exception or the cancellation of the task
 closes the response at once: a half-read connection is never returned to the
-pool.  (A bare ``async for`` that breaks without ``async with`` closes it as soon
-as the loop finalises the abandoned iterator, which CPython does at once.)
+pool.  (A bare ``async for`` that breaks without ``async with`` closes it when
+the event loop finalises the abandoned generator, on one of its next turns.)
 
 Whatever view is read (parts, text, lines, SSE, tokens, events), the stream keeps
 what it needs for :meth:`ResponseStream.final`: the events of a token view as they
@@ -41,7 +41,7 @@ from .errors import (
     StreamError,
     StreamInterruptedError,
 )
-from .eventstream import Decoder, Headers, Message
+from .eventstream import Decoder, Headers
 from .formats import TokenDecoder, TokenFormat, check_format
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class ResponseStream:
         "_observer",
         "_operation",
         "_parts",
+        "_reading",
         "_retained",
         "_retained_size",
         "_started",
@@ -109,9 +110,10 @@ class ResponseStream:
         self.format: TokenFormat = format
         self._started = started
         self._decoder = Decoder(max_message_bytes) if max_message_bytes else Decoder()
-        self._iterator: weakref.ref[_Parts] | None = None
+        self._iterator: weakref.ref[AsyncGenerator[bytes, None]] | None = None
         self._view: weakref.ref[AsyncGenerator[Any, None]] | None = None
         self._iterated = False
+        self._reading = False  # a task is waiting inside `async for` for the next chunk
         self._first_part_at: float | None = None
         self._ended_at: float | None = None
         self._parts = 0
@@ -162,11 +164,69 @@ class ResponseStream:
         if self._closed:
             raise StreamConsumedError("this stream is closed")
         self._iterated = True
-        iterator = _Parts(self)
+        iterator = self._iterate()
         # Only a weak reference: an abandoned loop (`break` without `async with`)
-        # drops the iterator, which closes the response at once.
+        # drops the generator, and the event loop's finaliser closes the response.
         self._iterator = weakref.ref(iterator)
         return iterator
+
+    async def _iterate(self) -> AsyncGenerator[bytes, None]:
+        # One generator frame for the whole stream: a step is a resume, not a new
+        # coroutine, which is what the bulk events/s figure measures.
+        decoder = self._decoder
+        part_headers: Headers | None = None  # the header block known to be a PayloadPart
+        on_part = self._observer.on_part  # None unless telemetry is on
+        try:
+            while True:
+                if self._closed:
+                    return
+                if decoder.failed:  # intact parts before a fault went out; now the fault
+                    decoder.close()
+                self._reading = True
+                try:
+                    chunk = await self._body.read_chunk()
+                except SageMakerError as exc:
+                    if self._aborted:
+                        return
+                    raise self._failed(exc) from exc.__cause__
+                finally:
+                    self._reading = False
+                if self._aborted:
+                    return
+                if not chunk:
+                    decoder.close()  # raises ProtocolError on a truncated message
+                    self._complete = True
+                    self._finish(reusable=True)
+                    return
+                for message in decoder.feed(chunk):
+                    headers = message.headers
+                    if headers is not part_headers:
+                        if not self._is_payload_part(headers, message.payload):
+                            continue
+                        part_headers = headers
+                    # Counted (and kept for final(), up to the limit) as it goes out.
+                    payload = message.payload
+                    if not self._parts:
+                        self._first_part_at = time.monotonic()
+                    if on_part is not None:
+                        on_part()
+                    self._parts += 1
+                    self._bytes += len(payload)
+                    retained = self._retained
+                    if retained is not None:
+                        self._retained_size += len(payload)
+                        if self._retained_size > RETAINED_BYTES:
+                            self._retained = None
+                        else:
+                            retained.append(payload)
+                    yield payload
+        except SageMakerError as exc:
+            self._note(exc)
+            self._finish(reusable=False)
+            raise
+        except BaseException:  # cancelled, closed, or a bug: not returned half-read
+            self._finish(reusable=False)
+            raise
 
     @staticmethod
     def _is_payload_part(headers: Headers, payload: bytes) -> bool:
@@ -175,24 +235,6 @@ class ResponseStream:
         if message_type == "event":
             return headers.get(":event-type") == "PayloadPart"
         raise exception_from_event(headers, payload)
-
-    def _hand_out(self, payload: bytes) -> bytes:
-        """Count a part (and keep it for ``final()``, up to the limit) as it goes out."""
-        if not self._parts:
-            self._first_part_at = time.monotonic()
-        on_part = self._observer.on_part  # None unless telemetry is on
-        if on_part is not None:
-            on_part()
-        self._parts += 1
-        self._bytes += len(payload)
-        retained = self._retained
-        if retained is not None:
-            self._retained_size += len(payload)
-            if self._retained_size > RETAINED_BYTES:
-                self._retained = None
-            else:
-                retained.append(payload)
-        return payload
 
     def _failed(self, exc: SageMakerError) -> SageMakerError:
         """What a failed read means for the stream: the connection was lost, mid-message or not."""
@@ -228,8 +270,7 @@ class ResponseStream:
     async def aclose(self) -> None:
         """Close the response now; unread parts are discarded and the connection dropped."""
         if not self._closed:
-            iterator = self._iterator() if self._iterator is not None else None
-            if iterator is not None and iterator.running:
+            if self._reading:
                 # Another task is inside `async for`, waiting for data: close the
                 # connection under it; its loop then ends quietly.
                 self._aborted = True
@@ -422,84 +463,6 @@ class _HeaderMembers(Protocol):
     """What a stream needs of its operation: the output members bound to headers."""
 
     def response_attributes(self, headers: Mapping[str, str]) -> dict[str, str | None]: ...
-
-
-class _Parts:
-    """The parts of a stream, one per ``__anext__``; dropping it unfinished closes the stream.
-
-    A plain iterator rather than an async generator: a step costs one coroutine,
-    and an abandoned loop closes the response in ``__del__`` at once.
-    """
-
-    __slots__ = ("__weakref__", "_at", "_headers", "_messages", "_stream", "running")
-
-    def __init__(self, stream: ResponseStream) -> None:
-        self._stream = stream
-        self._messages: list[Message] = []
-        self._at = 0
-        self._headers: Headers | None = None  # the header block known to be a PayloadPart
-        self.running = False
-
-    def __aiter__(self) -> _Parts:
-        return self
-
-    async def __anext__(self) -> bytes:
-        stream = self._stream
-        if self.running:
-            raise StreamConsumedError("another task is reading this stream's parts")
-        messages, at = self._messages, self._at
-        try:
-            while True:
-                while at < len(messages):
-                    message = messages[at]
-                    at += 1
-                    headers = message.headers
-                    if headers is not self._headers:
-                        if not stream._is_payload_part(headers, message.payload):
-                            continue
-                        self._headers = headers
-                    self._at = at
-                    return stream._hand_out(message.payload)
-                if stream._closed:
-                    raise StopAsyncIteration
-                decoder = stream._decoder
-                if decoder.failed:  # intact parts before a fault went out; now the fault
-                    decoder.close()
-                self.running = True
-                try:
-                    chunk = await stream._body.read_chunk()
-                except SageMakerError as exc:
-                    if stream._aborted:
-                        raise StopAsyncIteration from None
-                    raise stream._failed(exc) from exc.__cause__
-                finally:
-                    self.running = False
-                if stream._aborted:
-                    raise StopAsyncIteration
-                if not chunk:
-                    decoder.close()  # raises ProtocolError on a truncated message
-                    stream._complete = True
-                    stream._finish(reusable=True)
-                    raise StopAsyncIteration
-                messages = self._messages = decoder.feed(chunk)
-                at = 0
-        except StopAsyncIteration:
-            raise
-        except SageMakerError as exc:
-            stream._note(exc)
-            stream._finish(reusable=False)
-            raise
-        except BaseException:  # cancelled, or a bug: the response is not returned half-read
-            stream._finish(reusable=False)
-            raise
-
-    def __del__(self) -> None:
-        stream = getattr(self, "_stream", None)
-        if stream is None or stream._closed:
-            return
-        view = stream._view() if stream._view is not None else None
-        if view is None:  # a view closes the stream itself, after noting any error
-            stream._finish(reusable=False)
 
 
 class _Pieces:

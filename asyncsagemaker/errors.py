@@ -335,6 +335,8 @@ class ModelOutputError(DecodeError, StreamError):
     after it started, so ``except StreamError`` catches it too.
     """
 
+    code: Any  # the server's own value: a string, a number (an HTTP status), or None
+
     def __init__(
         self,
         message: str,

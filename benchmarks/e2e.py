@@ -689,7 +689,7 @@ def main() -> None:
         args.json.write_text(
             json.dumps(
                 {"sizes": dataclasses.asdict(sizes), "runs": raw, "instructions": counted}, indent=1
-            )  # fmt: skip
+            )
         )
 
 
