@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -245,13 +248,35 @@ def _client_from(args: argparse.Namespace) -> SageMakerRuntime:
     )
 
 
+@contextlib.contextmanager
+def _sigint_interrupts() -> Iterator[None]:
+    """Let SIGINT interrupt the command even when it was started with SIGINT ignored.
+
+    A shell starts background jobs so, and asyncio's runner only takes SIGINT over
+    from Python's default handler: Ctrl-C or ``kill -INT`` would then be lost and
+    the command would run on, where ``emulate`` and ``batch`` stop.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    ):
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run(main: Any, args: argparse.Namespace) -> int:
     debug = bool(getattr(args, "debug", False))
     if debug:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
         logging.getLogger("asyncsagemaker").setLevel(logging.DEBUG)
     try:
-        anyio.run(main, args)
+        with _sigint_interrupts():
+            anyio.run(main, args)
     except (SageMakerError, KeyboardInterrupt) as exc:
         return _fail(exc, debug, sys.stderr)
     except asyncio.CancelledError:

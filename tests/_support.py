@@ -6,6 +6,9 @@ reads anything outside the repository.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,3 +22,22 @@ LOOPS = [
 ]
 #: Parametrize an anyio test over both loops the SDK supports (asyncio and uvloop).
 BOTH_LOOPS = pytest.mark.parametrize("anyio_backend", LOOPS, indirect=True)
+
+#: How a child process may find SIGINT: as from a terminal, or ignored as a shell
+#: leaves it for a background job (then asyncio alone would not take Ctrl-C over).
+SIGINT_INHERITED = pytest.mark.parametrize("sigint_inherited", ["default", "ignored"])
+
+
+@contextlib.contextmanager
+def sigint_for_children(inherited: str) -> Iterator[None]:
+    """Start children inside this block with SIGINT ``"default"`` or ``"ignored"``.
+
+    Whatever the test runner itself was started with: an ignored SIGINT is the one
+    disposition that survives ``exec``.
+    """
+    wanted = signal.SIG_IGN if inherited == "ignored" else signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, wanted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

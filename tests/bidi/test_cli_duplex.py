@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from asyncsagemaker.emulator import Emulator
+from tests._support import SIGINT_INHERITED, sigint_for_children
 from tests.bidi._h2client import AKID, SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +70,10 @@ def test_options_are_sent_and_errors_have_exit_codes(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_ctrl_c_closes_the_stream(sagemaker_emulator_factory: Callable[..., Emulator]) -> None:
+@SIGINT_INHERITED
+def test_ctrl_c_closes_the_stream(
+    sagemaker_emulator_factory: Callable[..., Emulator], sigint_inherited: str
+) -> None:
     emu = sagemaker_emulator_factory(bidi_port=0, credentials={AKID: SECRET})
     env = {
         **os.environ,
@@ -77,14 +81,16 @@ def test_ctrl_c_closes_the_stream(sagemaker_emulator_factory: Callable[..., Emul
         "AWS_SECRET_ACCESS_KEY": SECRET,
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "asyncsagemaker", "duplex", "echo", "--endpoint-url", emu.bidi_url],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    with sigint_for_children(sigint_inherited):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "asyncsagemaker", "duplex", "echo",
+             "--endpoint-url", emu.bidi_url],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )  # fmt: skip
     try:
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(b"first\n")

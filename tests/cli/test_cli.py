@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 from asyncsagemaker import __version__
 from asyncsagemaker.emulator import Emulator, Faults, run_in_thread
+from tests._support import SIGINT_INHERITED, sigint_for_children
 
 KEY, SECRET = "AKIDCLITEST", "cli-secret"
 
@@ -29,14 +31,19 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
-def run_cli(
-    *args: str, credentials: bool = True, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
+def cli_environment(credentials: bool = True) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     env["AWS_EC2_METADATA_DISABLED"] = "true"
     if credentials:
         env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = KEY, SECRET
+    return env
+
+
+def run_cli(
+    *args: str, credentials: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = cli_environment(credentials)
     return subprocess.run(
         [sys.executable, "-m", "asyncsagemaker", *args],
         capture_output=True,
@@ -93,6 +100,25 @@ def test_invoke_tokens_against_the_emulator(emulator: Emulator) -> None:
     assert len(tokens.split()) == 12  # the special end token after them is skipped
     assert "request id" in result.stderr
     assert emulator.records[-1].request_id in result.stderr
+
+
+@SIGINT_INHERITED
+def test_ctrl_c_ends_a_stream_with_130(emulator: Emulator, sigint_inherited: str) -> None:
+    command = [sys.executable, "-m", "asyncsagemaker", "invoke", "stalled", "--stream",
+               "--endpoint-url", emulator.url, "--region", "us-east-1"]  # fmt: skip
+    with sigint_for_children(sigint_inherited):
+        process = subprocess.Popen(
+            command, env=cli_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    try:
+        assert process.stdout is not None and process.stdout.read(1)  # the first token, then 5 s
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 130
+        assert process.stderr is not None and "interrupted" in process.stderr.read().decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
 
 
 def test_invoke_without_stream_prints_the_body(emulator: Emulator) -> None:
