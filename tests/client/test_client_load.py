@@ -185,7 +185,10 @@ async def _refresh_once_without_blocking(url: str) -> None:
     assert [a.body for a in answers] == [b"%d" % i for i in range(50)]
     assert provider.refreshes == 1
     assert threading.current_thread().name not in provider.threads
-    assert max(lags) < 0.05, f"the loop stalled for {max(lags) * 1000:.0f} ms"
+    # Either blocking call on the loop would stall it for 0.2 s or 1 s.  What is left
+    # is the burst's own prefixes (12-22 ms a turn under coverage here); that cost is
+    # the admission gate's test and benchmarks/e2e.py's subject, not this test's.
+    assert max(lags) < 0.15, f"the loop stalled for {max(lags) * 1000:.0f} ms"
 
 
 # -- many streams on one loop ---------------------------------------------------------------
