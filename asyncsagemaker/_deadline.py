@@ -144,6 +144,10 @@ class Watchdog:
 
     def stop(self) -> None:
         self._sweeper.discard(self)
+        # ``fail`` is mostly a bound method of the watchdog's owner, which holds the
+        # watchdog: dropped here, a finished call is freed at once, not by the GC.
+        self.fail = None
+        self._task = None
 
 
 class Sweeper:

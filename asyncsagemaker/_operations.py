@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -237,7 +238,7 @@ class Operation:
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ServiceError:
         """The typed error for a non-2xx response, parsed by botocore's own parser."""
         response = {"status_code": status, "headers": HeadersDict(headers), "body": body}
-        parser = create_parser("rest-json")
+        parser = _error_parser()
         try:
             parsed = parser.parse(response, self.model.output_shape)
         except Exception:  # a body botocore cannot read (null, a list, bad UTF-8...)
@@ -279,6 +280,13 @@ def _header_text(value: Any) -> str:
     if isinstance(value, str):
         return str.__str__(value)
     return int.__repr__(value)
+
+
+@functools.cache
+def _error_parser() -> Any:
+    """botocore's rest-json parser, made once: as botocore's clients do, one serves every
+    call (a parser refers to itself, so one per error was garbage for the GC)."""
+    return create_parser("rest-json")
 
 
 def _code_from_header(headers: Mapping[str, str]) -> str | None:

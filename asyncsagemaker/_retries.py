@@ -298,7 +298,10 @@ class Attempt:
                 f"; retrying in {delay:.2f} s" if retry else "; not retried",
             )
         if not retry:
-            raise error
+            try:
+                raise error
+            finally:
+                del error  # this frame, in the traceback, would hold the error: a cycle
         run.cost += policy.cost_of(error)
         run.delay = delay
 

@@ -8,8 +8,6 @@ import contextlib
 import datetime
 import json
 import logging
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -23,7 +21,7 @@ from botocore.credentials import CredentialProvider, RefreshableCredentials
 import asyncsagemaker
 from asyncsagemaker import Config, SageMakerRuntime
 from asyncsagemaker.emulator import Invocation
-from tests._support import BOTH_LOOPS
+from tests._support import BOTH_LOOPS, server_process
 from tests.client.test_client_emulator import (
     AKID,
     SECRET,
@@ -61,24 +59,9 @@ _SERVER = textwrap.dedent(
 @contextlib.contextmanager
 def emulator_process(credentials: dict[str, str] | None = None) -> Iterator[str]:
     """An emulator in another process: this process's memory and GIL are the client's alone."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, json.dumps(credentials)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
+    with server_process(_SERVER, json.dumps(credentials)) as (url,):
         assert url.startswith("http://127.0.0.1:")
         yield url
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture
