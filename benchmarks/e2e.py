@@ -602,9 +602,10 @@ def _callgrind_total(path: Path) -> int:
 def print_instructions(counted: dict[str, int]) -> None:
     print()
     print("instructions per one-part call (callgrind)")
-    floor = counted.get("aiohttp (http)")
     for label, count in counted.items():
-        ratio = f"{count / floor:.2f}x the floor" if floor else ""
+        scheme = label.rpartition("(")[2]  # "http)" or "https)": each against its own floor
+        floor = counted.get(f"aiohttp ({scheme}")
+        ratio = f"{count / floor:.2f}x the {scheme[:-1].upper()} floor" if floor else ""
         print(f"  {label:42s} {count:>12,}  {ratio}")
 
 
