@@ -24,7 +24,13 @@ from ._retries import RetryPolicy
 from .errors import ParamValidationError, SageMakerError
 from .formats import TokenFormat, check_format, parse_generation
 
-__all__ = ["RowCaller", "RowResult"]
+__all__ = ["RowCaller", "RowResult", "check_concurrency"]
+
+
+def check_concurrency(concurrency: object) -> None:
+    """Refuse a concurrency that is not a whole number of calls in flight, at least one."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ParamValidationError(f"concurrency must be an int >= 1, not {concurrency!r}")
 
 
 @dataclasses.dataclass(slots=True)

@@ -17,11 +17,8 @@ import os
 from importlib import resources
 from typing import Any
 
-from botocore.endpoint_provider import EndpointProvider
-from botocore.exceptions import EndpointResolutionError
-
 from ._config import check_endpoint_url
-from .errors import ConfigurationError
+from ._endpoints import evaluate_rules
 
 __all__ = ["ENDPOINT_VARIABLE", "resolve_bidi_endpoint"]
 
@@ -47,16 +44,7 @@ def resolve_bidi_endpoint(
 ) -> str:
     """The base URL of bidirectional streams (blocks on files: call it off the loop)."""
     url = endpoint_url or os.environ.get(ENDPOINT_VARIABLE) or None
-    params: dict[str, Any] = {"UseFIPS": use_fips, "UseDualStack": use_dualstack}
-    if region:
-        params["Region"] = region
-    if url:
-        params["Endpoint"] = check_endpoint_url(url)
-    try:
-        endpoint = EndpointProvider(ruleset(), loader.load_data("partitions")).resolve_endpoint(
-            **params
-        )
-    except EndpointResolutionError as exc:
-        raise ConfigurationError(f"bidirectional streams: {exc}") from None
-    resolved: str = endpoint.url
-    return resolved.rstrip("/")
+    return evaluate_rules(
+        ruleset(), loader, region, use_fips=use_fips, use_dualstack=use_dualstack,
+        endpoint_url=check_endpoint_url(url) if url else None, what="bidirectional streams: ",
+    )  # fmt: skip

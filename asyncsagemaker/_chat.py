@@ -3,12 +3,22 @@ are model parameters for the body."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .errors import ParamValidationError
 
-__all__ = ["split_chat_arguments"]
+__all__ = ["sampling", "split_chat_arguments"]
+
+
+def sampling(
+    max_tokens: int | None,
+    temperature: float | None,
+    top_p: float | None,
+    stop: str | Sequence[str] | None,
+) -> dict[str, Any]:
+    """The sampling keywords every chat method names, for ``formats.chat_body``."""
+    return {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "stop": stop}
 
 
 def split_chat_arguments(

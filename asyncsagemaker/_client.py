@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError
 
 from ._admission import AdmissionGate
 from ._auth import CredentialSource, RequestSigner
-from ._chat import split_chat_arguments
+from ._chat import sampling, split_chat_arguments
 from ._config import Config, Settings, check_endpoint_url, check_region
 from ._deadline import Deadline
 from ._endpoints import SERVICE_NAME, resolve_endpoint_url
@@ -353,10 +353,8 @@ class SageMakerRuntime:
         call; any other keyword is a model parameter in the body (``model``, ``seed``...).
         Returns the same awaitable / ``async with`` stream object.
         """
-        sampling = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p}
-        return StreamCall(
-            self._open_chat_stream(endpoint_name, messages, {**sampling, "stop": stop}, kwargs)
-        )
+        chosen = sampling(max_tokens, temperature, top_p, stop)
+        return StreamCall(self._open_chat_stream(endpoint_name, messages, chosen, kwargs))
 
     async def _open_chat_stream(
         self,
@@ -388,8 +386,8 @@ class SageMakerRuntime:
 
         The same body and keywords as :meth:`chat_stream`, without streaming.
         """
-        sampling = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p}
-        return await self._chat(endpoint_name, messages, {**sampling, "stop": stop}, kwargs)
+        chosen = sampling(max_tokens, temperature, top_p, stop)
+        return await self._chat(endpoint_name, messages, chosen, kwargs)
 
     async def _chat(
         self,

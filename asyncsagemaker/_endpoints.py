@@ -14,7 +14,7 @@ from botocore.exceptions import EndpointResolutionError
 
 from .errors import ConfigurationError
 
-__all__ = ["SERVICE_NAME", "resolve_endpoint_url"]
+__all__ = ["SERVICE_NAME", "evaluate_rules", "resolve_endpoint_url"]
 
 SERVICE_NAME = "sagemaker-runtime"
 
@@ -33,14 +33,32 @@ def resolve_endpoint_url(
     reading its files blocks, so call this off the event loop.
     """
     ruleset = loader.load_service_model(SERVICE_NAME, "endpoint-rule-set-1")
-    partitions = loader.load_data("partitions")
+    return evaluate_rules(
+        ruleset, loader, region, use_fips=use_fips, use_dualstack=use_dualstack,
+        endpoint_url=endpoint_url,
+    )  # fmt: skip
+
+
+def evaluate_rules(
+    ruleset: dict[str, Any],
+    loader: Any,
+    region: str | None,
+    *,
+    use_fips: bool,
+    use_dualstack: bool,
+    endpoint_url: str | None,
+    what: str = "",
+) -> str:
+    """The URL ``ruleset`` gives for these settings, with botocore's partitions; a
+    ``ConfigurationError`` (starting with ``what``) when the rules refuse them."""
     params: dict[str, Any] = {"UseFIPS": use_fips, "UseDualStack": use_dualstack}
     if region:
         params["Region"] = region
     if endpoint_url:
         params["Endpoint"] = endpoint_url
     try:
-        endpoint = EndpointProvider(ruleset, partitions).resolve_endpoint(**params)
+        provider = EndpointProvider(ruleset, loader.load_data("partitions"))
+        endpoint = provider.resolve_endpoint(**params)
     except EndpointResolutionError as exc:
         message = str(exc)
         if "Missing Region" in message:
@@ -48,6 +66,6 @@ def resolve_endpoint_url(
                 ": pass region_name=..., or set AWS_REGION / AWS_DEFAULT_REGION, "
                 "or `region` in the profile of ~/.aws/config"
             )
-        raise ConfigurationError(message) from None
+        raise ConfigurationError(what + message) from None
     url: str = endpoint.url
     return url.rstrip("/")

@@ -45,7 +45,7 @@ import h2.settings
 from h2.errors import ErrorCodes
 
 from ._deadline import Deadline, Sweeper, Watchdog
-from ._http import RawResponse, Request
+from ._http import ChunkedBody, RawResponse, Request
 from ._transport import REQUEST, translate
 from .errors import (
     ClientClosedError,
@@ -75,7 +75,7 @@ def _code_name(code: int | None) -> str:
         return f"error {code}"
 
 
-class H2Stream:
+class H2Stream(ChunkedBody):
     """One HTTP/2 stream of a call: response headers, DATA both ways, reset.
 
     Also the :class:`~._http.BodySource` of its response: ``read_chunk`` takes the
@@ -151,12 +151,6 @@ class H2Stream:
         self._buffered -= len(data)
         self._connection.acknowledge(self.stream_id, size)
         return data
-
-    async def read_all(self) -> bytes:
-        chunks = []
-        while chunk := await self.read_chunk():
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def release(self) -> None:
         """The response was read to its end."""

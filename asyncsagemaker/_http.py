@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 if TYPE_CHECKING:
     from ._deadline import Deadline
 
-__all__ = ["BodySource", "RawResponse", "Request", "Transport"]
+__all__ = ["BodySource", "ChunkedBody", "RawResponse", "Request", "Transport"]
 
 
 class Request(NamedTuple):
@@ -50,6 +50,21 @@ class BodySource(Protocol):
     def abort(self) -> None:
         """Stop now: the connection is closed, never returned half-read."""
         ...
+
+
+class ChunkedBody:
+    """``read_all`` for a body that reads chunks: every transport's body (and the mock's)."""
+
+    __slots__ = ()
+
+    async def read_chunk(self) -> bytes:
+        raise NotImplementedError
+
+    async def read_all(self) -> bytes:
+        chunks = []
+        while chunk := await self.read_chunk():
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 class RawResponse(NamedTuple):

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from typing import TypeAlias
 
 from ._deadline import Deadline
-from ._http import RawResponse, Request
+from ._http import ChunkedBody, RawResponse, Request
 from .errors import ClientClosedError, DeadlineExceededError, ReadTimeoutError
 from .eventstream import encode_headers, frame
 
@@ -105,7 +105,7 @@ async def _chunks(body: MockBody) -> AsyncIterator[bytes]:
             yield chunk
 
 
-class _MockBody:
+class _MockBody(ChunkedBody):
     """Chunks from the handler's body, read under the call's deadline."""
 
     def __init__(self, body: MockBody, deadline: Deadline) -> None:
@@ -129,12 +129,6 @@ class _MockBody:
             raise ReadTimeoutError(
                 f"no data for read_timeout ({deadline.read_timeout:g} s)"
             ) from None
-
-    async def read_all(self) -> bytes:
-        chunks = []
-        while chunk := await self.read_chunk():
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def release(self) -> None:
         self.released = True

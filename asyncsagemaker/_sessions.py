@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._chat import sampling
 from ._stream_call import StreamCall
 from .errors import ParamValidationError, SessionClosedError, SessionError, UsageError
 
@@ -223,15 +224,14 @@ class StatefulSession:
         **kwargs: Any,
     ) -> Generation:
         """``client.chat`` in the session; the first call opens it."""
-        sampling: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
-        sampling.update(top_p=top_p, stop=stop)
+        chosen = sampling(max_tokens, temperature, top_p, stop)
         opens = await self._opens_now()
         try:
             merged = await self._merged(kwargs, _WHOLE)
             merged["session_id"] = NEW_SESSION if opens else self._usable_id()
             on_answer = self._opened if opens else self._answered
             return await self._client._chat(
-                self.endpoint_name, messages, sampling, merged, on_answer=on_answer
+                self.endpoint_name, messages, chosen, merged, on_answer=on_answer
             )
         finally:
             if opens:
@@ -258,8 +258,8 @@ class StatefulSession:
     ) -> StreamCall:
         """``client.chat_stream`` in the session (opened first as for a stream)."""
         _refuse_session_id(kwargs)
-        sampling = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p}
-        return StreamCall(self._chat_stream(messages, {**sampling, "stop": stop}, kwargs))
+        chosen = sampling(max_tokens, temperature, top_p, stop)
+        return StreamCall(self._chat_stream(messages, chosen, kwargs))
 
     async def _stream(self, body: Any, kwargs: dict[str, Any]) -> ResponseStream:
         await self.open()
@@ -269,12 +269,12 @@ class StatefulSession:
         )
 
     async def _chat_stream(
-        self, messages: Sequence[Mapping[str, Any]], sampling: dict[str, Any], kwargs: Any
+        self, messages: Sequence[Mapping[str, Any]], chosen: dict[str, Any], kwargs: Any
     ) -> ResponseStream:
         await self.open()
         merged = await self._merged(kwargs, _STREAM)
         return await self._client.chat_stream(
-            self.endpoint_name, messages, **sampling, **merged, session_id=self._usable_id()
+            self.endpoint_name, messages, **chosen, **merged, session_id=self._usable_id()
         )
 
     # -- bookkeeping ---------------------------------------------------------------

@@ -32,7 +32,7 @@ import yarl
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ._deadline import Deadline, Sweeper, Watchdog
-from ._http import RawResponse, Request
+from ._http import ChunkedBody, RawResponse, Request
 from .errors import (
     CertificateError,
     ClientClosedError,
@@ -259,7 +259,7 @@ def _uncancel() -> None:
         task.uncancel()
 
 
-class _Body:
+class _Body(ChunkedBody):
     """A response body read through aiohttp, under the call's watchdog."""
 
     __slots__ = (
@@ -328,12 +328,6 @@ class _Body:
                 watchdog.waiting_since = None
         except Exception as exc:
             raise translate(exc, during=BODY, closed=self._transport.closed) from exc
-
-    async def read_all(self) -> bytes:
-        chunks = []
-        while chunk := await self.read_chunk():
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def _finish(self) -> None:
         self._done = True

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
-from ._batch_call import RowCaller
+from ._batch_call import RowCaller, check_concurrency
 from ._batch_input import BatchRequest, parse_line
 from ._batch_output import DoneRows, RowWriter, read_done, row_record
 from ._batch_progress import BadLine, BatchSummary, Progress, Reporter, Tally, make_reporter
@@ -67,8 +67,7 @@ async def run(
     rows in flight are dropped (a later run sends them) and the summary says
     ``interrupted``.  Bad input lines are skipped and listed in the summary.
     """
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ParamValidationError(f"concurrency must be an int >= 1, not {concurrency!r}")
+    check_concurrency(concurrency)
     if not progress_interval > 0:
         raise ParamValidationError(f"progress_interval must be > 0, not {progress_interval!r}")
     if progress not in ("auto", "bar", "lines", "off"):

@@ -30,7 +30,7 @@ from typing import Any
 
 import anyio
 
-from .._batch_call import RowCaller, RowResult
+from .._batch_call import RowCaller, RowResult, check_concurrency
 from .._batch_input import STREAM_MEMBERS, WHOLE_MEMBERS, BatchRequest, parse_line, parse_request
 from .._client import SageMakerRuntime
 from .._config import Config
@@ -87,8 +87,7 @@ class EndpointInvoker:
         aws_session_token: str | None = None,
         config: Config | None = None,
     ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ParamValidationError(f"concurrency must be an int >= 1, not {concurrency!r}")
+        check_concurrency(concurrency)
         self.client = SageMakerRuntime(
             region_name,
             endpoint_url=endpoint_url,

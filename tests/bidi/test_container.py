@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 
 from asyncsagemaker._bidi_events import BidiPart
 from asyncsagemaker.errors import ModelStreamError
+from tests._support import serving
 from tests.bidi.conftest import Connect
 
 pytestmark = pytest.mark.anyio
@@ -72,13 +73,8 @@ async def container() -> AsyncIterator[tuple[Container, str]]:
     app.router.add_get("/invocations-bidirectional-stream", state.websocket)
     app.router.add_get("/v1/listen", state.websocket)
     app.router.add_get("/plain", state.plain)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield state, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield state, url
 
 
 async def test_text_and_binary_frames_both_ways(

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from asyncsagemaker.emulator import Emulator
+from tests._support import serving
 
 from ._support import AKID, REGION, SECRET
 
@@ -56,13 +57,8 @@ async def container() -> AsyncIterator[tuple[Container, str]]:
     app = web.Application()
     app.router.add_post("/invocations", state.invocations)
     app.router.add_get("/ping", state.ping)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield state, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield state, url
 
 
 @pytest.fixture

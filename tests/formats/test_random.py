@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from asyncsagemaker.codecs import DecodeError
 from asyncsagemaker.formats import GenerationAccumulator, GenerationEvent, TokenDecoder, TokenFormat
+from tests.formats.test_events import events_of
 
 SPECIAL = ["\r", "\n", "\r\n", "\U0001f370", "é", "日", "\u2028", " ", "data: ", '"', "\\"]
 tokens = st.lists(
@@ -123,15 +124,8 @@ def test_random_bytes_chunking_never_changes_the_outcome(
 
     def events_outcome(chunks: list[bytes]) -> tuple[list[str], str | None]:
         """The non-special texts of the events: for random bytes, the text of the outcome."""
-        decoder = TokenDecoder(format)
-        out: list[GenerationEvent] = []
-        try:
-            for chunk in chunks:
-                out += decoder.feed_events(chunk)
-            out += decoder.close_events()
-        except DecodeError as exc:
-            return [e.text for e in out if not e.special], type(exc).__name__
-        return [e.text for e in out if not e.special], None
+        out, error = events_of(chunks, format)
+        return [e.text for e in out if not e.special], type(error).__name__ if error else None
 
     chunks = data.draw(cut(raw))
     assert outcome(chunks) == outcome([raw])
