@@ -35,7 +35,6 @@ from ._config import Config, Settings, check_endpoint_url, check_region
 from ._deadline import Deadline
 from ._endpoints import SERVICE_NAME, resolve_endpoint_url
 from ._generation import Generation
-from ._http import RawResponse, Request, Transport
 from ._operations import Operation, PreparedRequest, load_operations
 from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
 from ._retries import RetryPolicy
@@ -43,6 +42,7 @@ from ._sessions import StatefulSession
 from ._stream import ResponseStream
 from ._stream_call import StreamCall
 from ._telemetry import Observer, Telemetry
+from ._transports.base import RawResponse, Request, Transport
 from ._version import __version__
 from .errors import (
     ClientClosedError,
@@ -245,7 +245,7 @@ class SageMakerRuntime:
         return closed
 
     def _default_transport(self, settings: Settings) -> Transport:
-        from ._transport import AiohttpTransport
+        from ._transports.http1 import AiohttpTransport
 
         config = self.config
         return AiohttpTransport(

@@ -27,7 +27,7 @@ from ._bidi_events import BidiPart, CompletionState, encode_payload_part, parse_
 from ._bidi_model import OPERATION, check_members, parse_error, request_path
 from ._deadline import Deadline
 from ._event_signing import STREAMING_PAYLOAD, EventSigner
-from ._http import Request
+from ._transports.base import Request
 from .errors import (
     ClientClosedError,
     NetworkError,
@@ -42,7 +42,7 @@ from .eventstream import Decoder, Message
 if TYPE_CHECKING:
     from ._auth import CredentialSource
     from ._client import SageMakerRuntime, _Ready
-    from ._h2transport import H2Stream, H2Transport
+    from ._transports.http2 import H2Stream, H2Transport
 
 __all__ = ["BidiSide", "DuplexCall", "DuplexStream"]
 
@@ -63,7 +63,7 @@ async def bidi_side(client: SageMakerRuntime, ready: _Ready) -> BidiSide:
     if side is not None:
         return side
     from ._bidi_endpoints import resolve_bidi_endpoint
-    from ._h2transport import H2Transport
+    from ._transports.http2 import H2Transport
 
     config = client.config
 

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from ._http import Request
-    from ._mock import MockResponse, MockTransport, event_stream
+    from ._transports.base import Request
+    from ._transports.mock import MockResponse, MockTransport, event_stream
     from .emulator import Emulator
 
 __all__ = [
@@ -39,11 +39,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in ("MockResponse", "MockTransport", "event_stream"):
-        from . import _mock
+        from ._transports import mock as _mock
 
         return getattr(_mock, name)
     if name == "Request":
-        from ._http import Request
+        from ._transports.base import Request
 
         return Request
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

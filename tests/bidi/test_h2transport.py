@@ -11,8 +11,8 @@ import h2.events
 import pytest
 
 from asyncsagemaker._deadline import Deadline
-from asyncsagemaker._h2transport import H2Transport
-from asyncsagemaker._http import Request
+from asyncsagemaker._transports.base import Request
+from asyncsagemaker._transports.http2 import H2Transport
 from asyncsagemaker.emulator import BidiInvocation, BidiPart, Emulator
 from asyncsagemaker.errors import StreamInterruptedError
 

@@ -20,7 +20,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 import asyncsagemaker
 from asyncsagemaker import errors
-from asyncsagemaker._transport import map_errors, translate
+from asyncsagemaker._transports.http1 import map_errors, translate
 
 from ._servers import client_for, raw_server, read_request
 

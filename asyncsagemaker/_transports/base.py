@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from ._deadline import Deadline
+    from .._deadline import Deadline
 
 __all__ = ["BodySource", "ChunkedBody", "RawResponse", "Request", "Transport"]
 

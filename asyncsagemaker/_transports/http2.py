@@ -44,10 +44,8 @@ import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
 
-from ._deadline import Deadline, Sweeper, Watchdog
-from ._http import ChunkedBody, RawResponse, Request
-from ._transport import REQUEST, translate
-from .errors import (
+from .._deadline import Deadline, Sweeper, Watchdog
+from ..errors import (
     ClientClosedError,
     ConfigurationError,
     ConnectTimeoutError,
@@ -57,6 +55,8 @@ from .errors import (
     StreamError,
     StreamInterruptedError,
 )
+from .base import ChunkedBody, RawResponse, Request
+from .http1 import REQUEST, translate
 
 __all__ = ["CONNECTION_WINDOW", "H2Stream", "H2Transport"]
 

@@ -24,10 +24,10 @@ import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TypeAlias
 
-from ._deadline import Deadline
-from ._http import ChunkedBody, RawResponse, Request
-from .errors import ClientClosedError, DeadlineExceededError, ReadTimeoutError
-from .eventstream import encode_headers, frame
+from .._deadline import Deadline
+from ..errors import ClientClosedError, DeadlineExceededError, ReadTimeoutError
+from ..eventstream import encode_headers, frame
+from .base import ChunkedBody, RawResponse, Request
 
 __all__ = ["MockResponse", "MockTransport", "event_stream"]
 

@@ -31,9 +31,8 @@ import aiohttp
 import yarl
 from aiohttp.http_exceptions import HttpProcessingError
 
-from ._deadline import Deadline, Sweeper, Watchdog
-from ._http import ChunkedBody, RawResponse, Request
-from .errors import (
+from .._deadline import Deadline, Sweeper, Watchdog
+from ..errors import (
     CertificateError,
     ClientClosedError,
     ConnectTimeoutError,
@@ -42,6 +41,7 @@ from .errors import (
     ReadTimeoutError,
     SageMakerError,
 )
+from .base import ChunkedBody, RawResponse, Request
 
 __all__ = ["BODY", "REQUEST", "AiohttpTransport", "map_errors", "translate"]
 
