@@ -49,10 +49,10 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from ._bidi_events import BidiPart
+    from ._bidi.call import DuplexCall, DuplexStream
+    from ._bidi.events import BidiPart
     from ._client import SageMakerRuntime
     from ._config import Config
-    from ._duplex import DuplexCall, DuplexStream
     from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
     from ._sessions import StatefulSession
     from ._stats import StreamStats
@@ -60,9 +60,9 @@ if TYPE_CHECKING:
 from ._stream_call import StreamCall
 
 _HOMES = {
-    "BidiPart": "._bidi_events",
-    "DuplexCall": "._duplex",
-    "DuplexStream": "._duplex",
+    "BidiPart": "._bidi.events",
+    "DuplexCall": "._bidi.call",
+    "DuplexStream": "._bidi.call",
     "SageMakerRuntime": "._client",
     "Config": "._config",
     "AsyncInferenceResponse": "._responses",

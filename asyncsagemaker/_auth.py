@@ -26,7 +26,7 @@ from botocore.auth import SIGNED_HEADERS_BLACKLIST, SIGV4_TIMESTAMP, _host_from_
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 from botocore.utils import normalize_url_path
 
-from ._event_signing import signing_key
+from ._bidi.signing import signing_key
 from .errors import CredentialsError
 
 __all__ = ["SIGNING_NAME", "CredentialSource", "RequestSigner"]

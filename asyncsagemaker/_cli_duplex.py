@@ -18,7 +18,7 @@ import threading
 from collections.abc import AsyncIterator
 from typing import TextIO
 
-from ._bidi_events import BidiPart
+from ._bidi.events import BidiPart
 from ._cli_invoke import _run
 from ._client import SageMakerRuntime
 

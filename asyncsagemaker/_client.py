@@ -54,8 +54,8 @@ from .errors import (
 from .formats import TokenFormat, chat_body, parse_generation
 
 if TYPE_CHECKING:
-    from ._bidi_events import BidiPart
-    from ._duplex import BidiSide, DuplexCall
+    from ._bidi.call import BidiSide, DuplexCall
+    from ._bidi.events import BidiPart
 
 __all__ = ["SageMakerRuntime"]
 
@@ -508,7 +508,7 @@ class SageMakerRuntime:
         down; ``input`` (an async iterable) is sent by the stream itself.  See
         docs/bidirectional.md.
         """
-        from ._duplex import DuplexCall
+        from ._bidi.call import DuplexCall
 
         return DuplexCall(self, endpoint_name, target_variant=target_variant, input=input,
                           model_invocation_path=model_invocation_path,

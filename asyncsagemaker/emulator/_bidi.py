@@ -39,15 +39,15 @@ from typing import Any
 
 from h2.errors import ErrorCodes
 
-from .._bidi_events import (
+from .._bidi.events import (
     BidiPart,
     encode_error_event,
     encode_exception_event,
     encode_payload_part,
     parse_payload_part,
 )
-from .._bidi_model import MEMBERS as BIDI_MEMBERS
-from .._event_signing import STREAMING_PAYLOAD, EventSignatureError, EventVerifier
+from .._bidi.model import MEMBERS as BIDI_MEMBERS
+from .._bidi.signing import STREAMING_PAYLOAD, EventSignatureError, EventVerifier
 from .._events import stream_fault_event
 from ..errors import ParamValidationError, ProtocolError
 from ..eventstream import DEFAULT_MAX_MESSAGE_BYTES, Decoder, Message

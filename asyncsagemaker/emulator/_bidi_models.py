@@ -15,7 +15,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TypeAlias
 
-from .._bidi_events import BidiPart
+from .._bidi.events import BidiPart
 from ._bidi_types import BidiHandler, BidiInvocation, BidiOutput
 from ._bidi_websocket import WebSocket, WebSocketProtocolError, connect
 from ._demo import demo_answer

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeAlias
 
-from .._bidi_events import BidiPart
+from .._bidi.events import BidiPart
 from ._types import Outcome
 
 __all__ = ["BIDI_RECORDS_KEPT", "BidiHandler", "BidiInvocation", "BidiPart", "BidiRecord"]

@@ -28,8 +28,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials
 from h2.errors import ErrorCodes
 
-from asyncsagemaker._bidi_events import BidiPart, encode_payload_part, parse_output_event
-from asyncsagemaker._event_signing import STREAMING_PAYLOAD, EventSigner
+from asyncsagemaker._bidi.events import BidiPart, encode_payload_part, parse_output_event
+from asyncsagemaker._bidi.signing import STREAMING_PAYLOAD, EventSigner
 from asyncsagemaker.eventstream import Decoder, Message
 
 AKID = "AKIDEXAMPLE"

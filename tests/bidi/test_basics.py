@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from asyncsagemaker._bidi_events import BidiPart
+from asyncsagemaker._bidi.events import BidiPart
 from asyncsagemaker.emulator import BidiInvocation
 from asyncsagemaker.emulator._demo import demo_answer
 from tests.bidi.conftest import Connect

@@ -15,8 +15,8 @@ import pytest
 from botocore.credentials import ReadOnlyCredentials
 from h2.errors import ErrorCodes
 
-from asyncsagemaker._bidi_events import BidiPart, encode_payload_part
-from asyncsagemaker._event_signing import EventSigner
+from asyncsagemaker._bidi.events import BidiPart, encode_payload_part
+from asyncsagemaker._bidi.signing import EventSigner
 from asyncsagemaker.errors import StreamError
 from asyncsagemaker.eventstream import HeaderValue, encode
 from tests.bidi._h2client import AKID, SECRET, H2TestClient

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncsagemaker._bidi_events import BidiPart
+from asyncsagemaker._bidi.events import BidiPart
 from asyncsagemaker.emulator import Emulator
 from tests.bidi._h2client import AKID, SECRET, H2TestClient
 

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import WSMsgType, web
 
-from asyncsagemaker._bidi_events import BidiPart
+from asyncsagemaker._bidi.events import BidiPart
 from asyncsagemaker.errors import ModelStreamError
 from tests._support import serving
 from tests.bidi.conftest import Connect

@@ -18,8 +18,8 @@ from asyncsagemaker import (
     ThrottlingException,
     ValidationError,
 )
-from asyncsagemaker._bidi_endpoints import ENDPOINT_VARIABLE, resolve_bidi_endpoint, ruleset
-from asyncsagemaker._bidi_model import parse_error
+from asyncsagemaker._bidi.endpoints import ENDPOINT_VARIABLE, resolve_bidi_endpoint, ruleset
+from asyncsagemaker._bidi.model import parse_error
 from tests._support import DATA
 
 CASES: list[dict[str, Any]] = json.loads((DATA / "bidi-endpoints" / "tests.json").read_text())[

@@ -16,7 +16,7 @@ from botocore.credentials import ReadOnlyCredentials
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncsagemaker._bidi_events import (
+from asyncsagemaker._bidi.events import (
     BidiPart,
     encode_error_event,
     encode_exception_event,
@@ -24,7 +24,7 @@ from asyncsagemaker._bidi_events import (
     parse_output_event,
     parse_payload_part,
 )
-from asyncsagemaker._event_signing import EventSigner, EventVerifier
+from asyncsagemaker._bidi.signing import EventSigner, EventVerifier
 from asyncsagemaker.errors import (
     DecodeError,
     InternalStreamFailure,

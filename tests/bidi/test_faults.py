@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from h2.errors import ErrorCodes
 
-from asyncsagemaker._bidi_events import BidiPart
+from asyncsagemaker._bidi.events import BidiPart
 from asyncsagemaker.emulator import BidiFaults, BidiInvocation, ModelErrorFault
 from asyncsagemaker.errors import InternalStreamFailure, ModelStreamError, StreamError
 from tests.bidi._h2client import Reset

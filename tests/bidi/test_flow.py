@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from h2.errors import ErrorCodes
 
-from asyncsagemaker._bidi_events import BidiPart
+from asyncsagemaker._bidi.events import BidiPart
 from asyncsagemaker.emulator import BidiInvocation, Emulator
 from asyncsagemaker.emulator._h2server import STREAM_WINDOW
 from tests.bidi._h2client import H2TestClient

@@ -19,8 +19,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
-from asyncsagemaker._bidi_events import BidiPart, encode_payload_part, parse_payload_part
-from asyncsagemaker._event_signing import (
+from asyncsagemaker._bidi.events import BidiPart, encode_payload_part, parse_payload_part
+from asyncsagemaker._bidi.signing import (
     STREAMING_PAYLOAD,
     EventSignatureError,
     EventSigner,

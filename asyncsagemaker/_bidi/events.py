@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
-from ._events import encode_error_event, encode_exception_event, exception_from_event
-from .errors import (
+from .._events import encode_error_event, encode_exception_event, exception_from_event
+from ..errors import (
     DecodeError,
     ParamValidationError,
     ProtocolError,
 )
-from .eventstream import Headers, Message, encode_headers, frame
+from ..eventstream import Headers, Message, encode_headers, frame
 
 __all__ = [
     "COMPLETION_STATES",

@@ -23,12 +23,9 @@ from collections.abc import AsyncIterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._bidi_events import BidiPart, CompletionState, encode_payload_part, parse_output_event
-from ._bidi_model import OPERATION, check_members, parse_error, request_path
-from ._deadline import Deadline
-from ._event_signing import STREAMING_PAYLOAD, EventSigner
-from ._transports.base import Request
-from .errors import (
+from .._deadline import Deadline
+from .._transports.base import Request
+from ..errors import (
     ClientClosedError,
     NetworkError,
     ProtocolError,
@@ -37,12 +34,15 @@ from .errors import (
     StreamError,
     UsageError,
 )
-from .eventstream import Decoder, Message
+from ..eventstream import Decoder, Message
+from .events import BidiPart, CompletionState, encode_payload_part, parse_output_event
+from .model import OPERATION, check_members, parse_error, request_path
+from .signing import STREAMING_PAYLOAD, EventSigner
 
 if TYPE_CHECKING:
-    from ._auth import CredentialSource
-    from ._client import SageMakerRuntime, _Ready
-    from ._transports.http2 import H2Stream, H2Transport
+    from .._auth import CredentialSource
+    from .._client import SageMakerRuntime, _Ready
+    from .._transports.http2 import H2Stream, H2Transport
 
 __all__ = ["BidiSide", "DuplexCall", "DuplexStream"]
 
@@ -62,8 +62,8 @@ async def bidi_side(client: SageMakerRuntime, ready: _Ready) -> BidiSide:
     side: BidiSide | None = client._bidi
     if side is not None:
         return side
-    from ._bidi_endpoints import resolve_bidi_endpoint
-    from ._transports.http2 import H2Transport
+    from .._transports.http2 import H2Transport
+    from .endpoints import resolve_bidi_endpoint
 
     config = client.config
 

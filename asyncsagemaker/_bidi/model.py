@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from .errors import (
+from ..errors import (
     InternalFailure,
     ModelError,
     ParamValidationError,

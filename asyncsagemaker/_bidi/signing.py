@@ -31,8 +31,8 @@ import time
 from collections.abc import Callable
 from typing import Final, Literal, Protocol
 
-from .errors import ProtocolError
-from .eventstream import Message, frame
+from ..errors import ProtocolError
+from ..eventstream import Message, frame
 
 __all__ = [
     "STREAMING_PAYLOAD",

@@ -2,7 +2,7 @@
 by botocore's ``EndpointProvider``.
 
 The "SageMaker Runtime HTTP2" service is not in botocore's data, so its rule set
-travels with this package (``_data/``); the partitions (DNS suffixes, FIPS and
+travels with this package (``data/``); the partitions (DNS suffixes, FIPS and
 dual-stack support) are botocore's.  The regional endpoint is
 ``https://runtime.sagemaker.{region}.{dnsSuffix}:8443``.  A custom URL comes from
 ``bidi_endpoint_url=`` or the variable ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2``
@@ -17,8 +17,8 @@ import os
 from importlib import resources
 from typing import Any
 
-from ._config import check_endpoint_url
-from ._endpoints import evaluate_rules
+from .._config import check_endpoint_url
+from .._endpoints import evaluate_rules
 
 __all__ = ["ENDPOINT_VARIABLE", "resolve_bidi_endpoint"]
 
@@ -29,7 +29,7 @@ _RULESET = "sagemaker-runtime-http2-endpoint-rules.json"
 @functools.lru_cache(maxsize=1)
 def ruleset() -> dict[str, Any]:
     """The rule set, read once per process."""
-    text = resources.files("asyncsagemaker").joinpath("_data").joinpath(_RULESET).read_text("utf-8")
+    text = resources.files(__package__).joinpath("data").joinpath(_RULESET).read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
