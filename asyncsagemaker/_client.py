@@ -29,7 +29,8 @@ from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError
 
 from ._admission import AdmissionGate
-from ._auth import CredentialSource, RequestSigner
+from ._auth.credentials import CredentialSource
+from ._auth.sigv4 import RequestSigner
 from ._chat import sampling, split_chat_arguments
 from ._config import Config, Settings, check_endpoint_url, check_region
 from ._deadline import Deadline

@@ -40,7 +40,7 @@ from .model import OPERATION, check_members, parse_error, request_path
 from .signing import STREAMING_PAYLOAD, EventSigner
 
 if TYPE_CHECKING:
-    from .._auth import CredentialSource
+    from .._auth.credentials import CredentialSource
     from .._client import SageMakerRuntime, _Ready
     from .._transports.http2 import H2Stream, H2Transport
 

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Final, Literal, Protocol
 
+from .._auth.keys import signing_key
 from ..errors import ProtocolError
 from ..eventstream import Message, frame
 
@@ -42,7 +43,6 @@ __all__ = [
     "EventVerifier",
     "chunk_string_to_sign",
     "date_header_block",
-    "signing_key",
 ]
 
 #: The canonical payload hash of the request that opens a signed event stream.
@@ -69,14 +69,6 @@ class EventCredentials(Protocol):
 
     @property
     def token(self) -> str | None: ...
-
-
-def signing_key(secret_key: str, day: str, region: str, service: str = SERVICE) -> bytes:
-    """SigV4's derived key: HMAC chained over day, region, service and ``aws4_request``."""
-    key = ("AWS4" + secret_key).encode("utf-8")
-    for part in (day, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
-    return key
 
 
 def _utc_now() -> _dt.datetime:

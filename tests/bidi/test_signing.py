@@ -19,6 +19,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
+from asyncsagemaker._auth.keys import signing_key
 from asyncsagemaker._bidi.events import BidiPart, encode_payload_part, parse_payload_part
 from asyncsagemaker._bidi.signing import (
     STREAMING_PAYLOAD,
@@ -27,7 +28,6 @@ from asyncsagemaker._bidi.signing import (
     EventVerifier,
     chunk_string_to_sign,
     date_header_block,
-    signing_key,
 )
 from asyncsagemaker.eventstream import Decoder, Message, encode
 from tests._support import DATA

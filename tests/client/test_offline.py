@@ -11,7 +11,7 @@ from botocore.credentials import ReadOnlyCredentials
 
 import asyncsagemaker
 from asyncsagemaker import Config, ConfigurationError, ParamValidationError
-from asyncsagemaker._auth import RequestSigner
+from asyncsagemaker._auth.sigv4 import RequestSigner
 from asyncsagemaker._endpoints import resolve_endpoint_url
 from asyncsagemaker._operations import load_operations
 from asyncsagemaker._retries import RetryPolicy

@@ -12,7 +12,7 @@ from botocore.utils import percent_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncsagemaker._auth import RequestSigner
+from asyncsagemaker._auth.sigv4 import RequestSigner
 
 HEADER_NAMES = [
     "Content-Type",
