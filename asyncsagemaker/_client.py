@@ -42,7 +42,8 @@ from ._retries import RetryPolicy
 from ._sessions import StatefulSession
 from ._stream import ResponseStream
 from ._stream_call import StreamCall
-from ._telemetry import Observer, Telemetry
+from ._telemetry.front import Telemetry
+from ._telemetry.hooks import Observer
 from ._transports.base import RawResponse, Request, Transport
 from ._version import __version__
 from .errors import (

@@ -43,7 +43,7 @@ from botocore.retries.bucket import Clock
 from botocore.retries.throttling import CubicCalculator
 
 from ._deadline import Deadline
-from ._telemetry import NO_OBSERVER, Observer
+from ._telemetry.hooks import NO_OBSERVER, Observer
 from .errors import (
     CertificateError,
     ConnectTimeoutError,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._events import exception_from_event
 from ._generation import Generation, GenerationAccumulator, GenerationEvent
 from ._stats import StreamStats
-from ._telemetry import NO_OBSERVER, Observer
+from ._telemetry.hooks import NO_OBSERVER, Observer
 from ._transports.base import RawResponse
 from .codecs import UnicodeErrors, check_errors
 from .errors import (

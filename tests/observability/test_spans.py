@@ -22,8 +22,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import asyncsagemaker
 from asyncsagemaker import Config
-from asyncsagemaker import _telemetry_otel as telemetry_otel
-from asyncsagemaker._telemetry_otel import DURATION_BUCKETS, FIRST_PART_EVENT, TOKEN_BUCKETS
+from asyncsagemaker._telemetry import otel as telemetry_otel
+from asyncsagemaker._telemetry.otel import DURATION_BUCKETS, FIRST_PART_EVENT, TOKEN_BUCKETS
 from asyncsagemaker.emulator import Emulator, Faults, Invocation
 from asyncsagemaker.emulator._demo import demo_answer
 from tests._support import BOTH_LOOPS
@@ -505,7 +505,7 @@ async def test_the_span_is_a_child_of_the_callers_span(
 
 
 def test_error_types_are_low_cardinality_names() -> None:
-    from asyncsagemaker._telemetry_otel import error_type
+    from asyncsagemaker._telemetry.otel import error_type
 
     assert error_type(asyncsagemaker.ThrottlingException("x")) == "ThrottlingException"
     assert error_type(asyncsagemaker.ServiceError("x", code="BrandNewError")) == "BrandNewError"

@@ -18,7 +18,7 @@ from opentelemetry import metrics, trace
 
 import asyncsagemaker
 from asyncsagemaker import SageMakerRuntime
-from asyncsagemaker._telemetry_otel import is_noop_provider
+from asyncsagemaker._telemetry.otel import is_noop_provider
 from asyncsagemaker.emulator import Emulator
 from tests._support import ROOT
 from tests.observability._support import Otel, plain_client, python_without_opentelemetry
@@ -108,7 +108,7 @@ def test_the_apis_proxy_providers_count_as_none() -> None:
     found = run_child(
         """
         from opentelemetry import metrics, trace
-        from asyncsagemaker._telemetry_otel import is_noop_provider
+        from asyncsagemaker._telemetry.otel import is_noop_provider
         print(json.dumps([
             type(trace.get_tracer_provider()).__name__,
             type(metrics.get_meter_provider()).__name__,
@@ -191,7 +191,7 @@ def test_without_the_api_everything_works_and_nothing_of_it_is_imported() -> Non
         loaded = sorted(name for name in sys.modules if name.startswith("opentelemetry"))
         print(json.dumps({
             "answer": answer.body.decode(), "text": text, "refused": refused,
-            "loaded": loaded, "telemetry": "asyncsagemaker._telemetry_otel" in sys.modules,
+            "loaded": loaded, "telemetry": "asyncsagemaker._telemetry.otel" in sys.modules,
             "trace_header": records[0].headers.get("x-amzn-trace-id"),
         }))
         """,

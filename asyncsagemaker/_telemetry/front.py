@@ -1,11 +1,6 @@
-"""Telemetry hooks of a call: a shared do-nothing observer unless OpenTelemetry is on.
+"""The front of a client's telemetry: decided once, a shared do-nothing observer when off.
 
-The client asks :meth:`Telemetry.start` for an :class:`Observer` per call and calls
-its hooks where the call goes: ``failed()`` for a failure (or a cancellation) before
-the answer or while it is read, ``sending()`` per attempt, ``attempt_succeeded()`` /
-``attempt_failed()`` from the retry loop, ``on_part`` per part of a stream (``None``
-when off, so a part costs one comparison), ``body_ended()`` / ``closed()`` from the
-stream, ``ended()`` / ``generation()`` from the whole-answer calls.
+The client asks :meth:`Telemetry.start` for a call's :class:`~.hooks.Observer`.
 
 Telemetry is on when the client was given a ``tracer_provider`` or ``meter_provider``,
 or, for what it was not given, when a real provider was set globally through the
@@ -25,71 +20,17 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import Any
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
+from .hooks import NO_OBSERVER, Observer, lambda_trace_header
 
-if TYPE_CHECKING:
-    from ._generation import Generation
-    from ._stream import ResponseStream
-
-__all__ = ["CAPTURE_ENV", "NO_OBSERVER", "Observer", "Telemetry", "lambda_trace_header"]
+__all__ = ["CAPTURE_ENV", "Telemetry", "capture_from_environment"]
 
 #: The environment variable OpenTelemetry's Python GenAI instrumentations read to
 #: record message content; ``true``, ``span_only`` or ``span_and_event`` turn it on.
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _CAPTURE_VALUES = frozenset({"true", "span_only", "span_and_event"})
-_TRACE_ID_SAFE = "-=;:+&[]{}\"',"  # what botocore leaves unquoted in X-Amzn-Trace-Id
-
-
-def lambda_trace_header() -> str | None:
-    """The ``X-Amzn-Trace-Id`` value botocore would send now, or None outside Lambda.
-
-    botocore's rule (``add_recursion_detection_header``): only when both
-    ``AWS_LAMBDA_FUNCTION_NAME`` and ``_X_AMZN_TRACE_ID`` are set, the latter quoted.
-    """
-    trace_id = os.environ.get("_X_AMZN_TRACE_ID")
-    if trace_id and "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
-        return quote(trace_id, safe=_TRACE_ID_SAFE)
-    return None
-
-
-class Observer:
-    """What a call tells its telemetry; this base class does nothing (telemetry off)."""
-
-    __slots__ = ()
-
-    #: Called once per part of a stream when set; ``None`` keeps the part loop bare.
-    on_part: Callable[[], None] | None = None
-
-    def sending(self, attempt: int, url: str, headers: dict[str, str]) -> None:
-        """Attempt number ``attempt`` is about to go to ``url`` with these signed headers."""
-
-    def attempt_succeeded(self, status: int, request_id: str | None) -> None:
-        """The attempt's answer is a 2xx response."""
-
-    def attempt_failed(self, error: BaseException) -> None:
-        """The attempt failed (another may follow)."""
-
-    def failed(self, error: BaseException) -> None:
-        """The call failed (or was cancelled): nothing more follows."""
-
-    def ended(self) -> None:
-        """A whole-answer call returned its answer."""
-
-    def generation(self, generation: Generation) -> None:
-        """A whole-answer chat call returned this generation."""
-
-    def body_ended(self, stream: ResponseStream, reusable: bool) -> None:
-        """The stream's body was read to its end (``reusable``) or dropped."""
-
-    def closed(self, stream: ResponseStream) -> None:
-        """The stream was closed (``aclose()``, leaving ``async with``, a view's end)."""
-
-
-#: The observer of every call while telemetry is off.
-NO_OBSERVER = Observer()
 
 
 class _LambdaObserver(Observer):
@@ -161,7 +102,7 @@ class Telemetry:
             in_lambda = "AWS_LAMBDA_FUNCTION_NAME" in os.environ  # constant for a process
             self.start = _off_in_lambda if in_lambda else _off
         else:
-            from ._telemetry_otel import Instruments
+            from .otel import Instruments
 
             capture = capture_from_environment() if self._capture is None else self._capture
             instruments = Instruments(
@@ -215,6 +156,6 @@ def _live_provider(given: Any, signal: str) -> Any:
             return None
         module = sys.modules[module_name]
         given = module.get_tracer_provider() if signal == "trace" else module.get_meter_provider()
-    from ._telemetry_otel import is_noop_provider
+    from .otel import is_noop_provider
 
     return None if is_noop_provider(given) else given

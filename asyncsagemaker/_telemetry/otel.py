@@ -32,13 +32,13 @@ from urllib.parse import urlsplit
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from ._telemetry import NO_OBSERVER, Observer, lambda_trace_header
-from ._version import __version__
-from .errors import SageMakerError, ServiceError, StreamError
+from .._version import __version__
+from ..errors import SageMakerError, ServiceError, StreamError
+from .hooks import NO_OBSERVER, Observer, lambda_trace_header
 
 if TYPE_CHECKING:
-    from ._generation import Generation
-    from ._stream import ResponseStream
+    from .._generation import Generation
+    from .._stream import ResponseStream
 
 __all__ = ["SCHEMA_URL", "Instruments", "is_noop_provider"]
 
