@@ -19,10 +19,9 @@ import anyio
 
 from ._batch_input import BatchRequest
 from ._client import SageMakerRuntime
-from ._generation import Generation
 from ._retries import RetryPolicy
 from .errors import ParamValidationError, SageMakerError
-from .formats import TokenFormat, check_format, parse_generation
+from .formats import Generation, TokenFormat, check_format, parse_generation
 
 __all__ = ["RowCaller", "RowResult", "check_concurrency"]
 

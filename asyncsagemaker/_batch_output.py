@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ._batch_call import RowResult
-from ._generation import Usage
 from .errors import ParamValidationError, SageMakerError
+from .formats import Usage
 
 __all__ = ["DoneRows", "RowWriter", "error_record", "read_done", "row_record"]
 

@@ -35,7 +35,6 @@ from ._chat import sampling, split_chat_arguments
 from ._config import Config, Settings, check_endpoint_url, check_region
 from ._deadline import Deadline
 from ._endpoints import SERVICE_NAME, resolve_endpoint_url
-from ._generation import Generation
 from ._operations import Operation, PreparedRequest, load_operations
 from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
 from ._retries import RetryPolicy
@@ -53,7 +52,7 @@ from .errors import (
     ReadTimeoutError,
     SageMakerError,
 )
-from .formats import TokenFormat, chat_body, parse_generation
+from .formats import Generation, TokenFormat, chat_body, parse_generation
 
 if TYPE_CHECKING:
     from ._bidi.call import BidiSide, DuplexCall

@@ -30,9 +30,9 @@ from .errors import ParamValidationError, SessionClosedError, SessionError, Usag
 
 if TYPE_CHECKING:
     from ._client import SageMakerRuntime
-    from ._generation import Generation
     from ._responses import InvokeEndpointResponse
     from ._stream import ResponseStream
+    from .formats import Generation
 
 __all__ = ["NEW_SESSION", "StatefulSession", "parse_new_session_id"]
 

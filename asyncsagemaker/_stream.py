@@ -28,7 +28,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._events import exception_from_event
-from ._generation import Generation, GenerationAccumulator, GenerationEvent
 from ._stats import StreamStats
 from ._telemetry.hooks import NO_OBSERVER, Observer
 from ._transports.base import RawResponse
@@ -42,7 +41,14 @@ from .errors import (
     StreamInterruptedError,
 )
 from .eventstream import Decoder, Headers
-from .formats import TokenDecoder, TokenFormat, check_format
+from .formats import (
+    Generation,
+    GenerationAccumulator,
+    GenerationEvent,
+    TokenDecoder,
+    TokenFormat,
+    check_format,
+)
 
 if TYPE_CHECKING:
     from .codecs import ServerSentEvent

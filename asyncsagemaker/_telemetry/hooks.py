@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from .._generation import Generation
     from .._stream import ResponseStream
+    from ..formats import Generation
 
 __all__ = ["NO_OBSERVER", "Observer", "lambda_trace_header"]
 

@@ -37,8 +37,8 @@ from ..errors import SageMakerError, ServiceError, StreamError
 from .hooks import NO_OBSERVER, Observer, lambda_trace_header
 
 if TYPE_CHECKING:
-    from .._generation import Generation
     from .._stream import ResponseStream
+    from ..formats import Generation
 
 __all__ = ["SCHEMA_URL", "Instruments", "is_noop_provider"]
 

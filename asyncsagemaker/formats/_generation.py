@@ -24,7 +24,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from ._stats import StreamStats
+from .._stats import StreamStats
 
 __all__ = ["Generation", "GenerationAccumulator", "GenerationEvent", "Usage"]
 
