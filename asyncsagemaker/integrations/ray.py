@@ -30,10 +30,10 @@ from typing import Any
 
 import anyio
 
-from .._batch_call import RowCaller, RowResult, check_concurrency
-from .._batch_input import STREAM_MEMBERS, WHOLE_MEMBERS, BatchRequest, parse_line, parse_request
 from .._client import SageMakerRuntime
 from .._config import Config
+from ..batch._call import RowCaller, RowResult, check_concurrency
+from ..batch._input import STREAM_MEMBERS, WHOLE_MEMBERS, BatchRequest, parse_line, parse_request
 from ..errors import ParamValidationError
 from ..formats import TokenFormat
 

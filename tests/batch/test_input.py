@@ -7,7 +7,7 @@ import json
 import pytest
 
 from asyncsagemaker import ParamValidationError
-from asyncsagemaker._batch_input import BatchRequest, parse_line
+from asyncsagemaker.batch._input import BatchRequest, parse_line
 
 
 def test_a_bare_body_goes_out_as_written() -> None:

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ._version import __version__
+from .._version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,13 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show tracebacks and debug logging on errors"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from ._cli_invoke import add_demo_arguments, add_invoke_arguments
+    from ._invoke import add_demo_arguments, add_invoke_arguments
 
     invoke = commands.add_parser(
         "invoke", help="invoke an endpoint; print the answer or its tokens as they arrive"
     )
     add_invoke_arguments(invoke)
-    from ._cli_duplex import add_duplex_arguments
+    from ._duplex import add_duplex_arguments
 
     duplex = commands.add_parser(
         "duplex", help="a bidirectional stream: stdin lines go up, parts are printed as they come"
@@ -39,12 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="stream a chat answer from an embedded emulator through the real client"
     )
     add_demo_arguments(demo)
-    from ._cli_batch import add_batch_arguments
+    from ._batch import add_batch_arguments
 
     add_batch_arguments(
         commands.add_parser("batch", help="send a JSON lines file of requests; resumable")
     )
-    from .emulator import _cli as emulator_cli
+    from ..emulator import _cli as emulator_cli
 
     emulate = commands.add_parser("emulate", help="run a local SageMaker Runtime emulator")
     emulator_cli.add_arguments(emulate)

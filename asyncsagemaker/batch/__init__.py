@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
-from ._batch_call import RowCaller, check_concurrency
-from ._batch_input import BatchRequest, parse_line
-from ._batch_output import DoneRows, RowWriter, read_done, row_record
-from ._batch_progress import BadLine, BatchSummary, Progress, Reporter, Tally, make_reporter
-from .errors import ParamValidationError
+from ..errors import ParamValidationError
+from ._call import RowCaller, check_concurrency
+from ._input import BatchRequest, parse_line
+from ._output import DoneRows, RowWriter, read_done, row_record
+from ._progress import BadLine, BatchSummary, Progress, Reporter, Tally, make_reporter
 
 if TYPE_CHECKING:
-    from ._client import SageMakerRuntime
-    from .formats import TokenFormat
+    from .._client import SageMakerRuntime
+    from ..formats import TokenFormat
 
 __all__ = ["BadLine", "BatchSummary", "Progress", "run"]
 

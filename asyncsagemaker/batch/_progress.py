@@ -14,7 +14,7 @@ import math
 import time
 from typing import Any, Literal, Protocol, TextIO
 
-from ._batch_call import RowResult
+from ._call import RowResult
 
 __all__ = [
     "BadLine",

@@ -17,11 +17,11 @@ from collections.abc import Callable
 
 import anyio
 
-from ._batch_input import BatchRequest
-from ._client import SageMakerRuntime
-from ._retries import RetryPolicy
-from .errors import ParamValidationError, SageMakerError
-from .formats import Generation, TokenFormat, check_format, parse_generation
+from .._client import SageMakerRuntime
+from .._retries import RetryPolicy
+from ..errors import ParamValidationError, SageMakerError
+from ..formats import Generation, TokenFormat, check_format, parse_generation
+from ._input import BatchRequest
 
 __all__ = ["RowCaller", "RowResult", "check_concurrency"]
 

@@ -25,8 +25,8 @@ from typing import Any, TextIO
 
 import anyio
 
-from ._client import SageMakerRuntime
-from .errors import (
+from .._client import SageMakerRuntime
+from ..errors import (
     ConfigurationError,
     CredentialsError,
     ModelStreamError,
@@ -37,7 +37,7 @@ from .errors import (
     ServiceError,
     StreamError,
 )
-from .formats import FORMATS, WIRE_FORMATS
+from ..formats import FORMATS, WIRE_FORMATS
 
 __all__ = ["EXIT_CODES", "add_demo_arguments", "add_invoke_arguments", "run_demo", "run_invoke"]
 
@@ -238,7 +238,7 @@ async def _invoke(client: SageMakerRuntime, args: argparse.Namespace, out: TextI
 
 
 def _client_from(args: argparse.Namespace) -> SageMakerRuntime:
-    from ._config import Config
+    from .._config import Config
 
     return SageMakerRuntime(
         args.region,
@@ -318,7 +318,7 @@ def _demo_request(fmt: str, prompt: str, max_tokens: int) -> dict[str, Any]:
 
 def run_demo(args: argparse.Namespace) -> int:
     """The ``demo`` sub-command: the emulator in-process, the real client against it."""
-    from .emulator import Emulator
+    from ..emulator import Emulator
 
     async def main(args: argparse.Namespace) -> None:
         err = sys.stderr

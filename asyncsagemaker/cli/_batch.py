@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from ._cli_invoke import _TOKEN_FORMATS, _fail
+from ._invoke import _TOKEN_FORMATS, _fail
 
 __all__ = ["add_batch_arguments", "run_batch"]
 
@@ -110,9 +110,9 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    from . import batch
-    from ._client import SageMakerRuntime
-    from ._config import Config
+    from .. import batch
+    from .._client import SageMakerRuntime
+    from .._config import Config
 
     config = Config(
         max_pool_connections=args.concurrency,
@@ -170,7 +170,7 @@ async def _main(args: argparse.Namespace) -> int:
 
 def run_batch(args: argparse.Namespace) -> int:
     """The ``batch`` sub-command."""
-    from .errors import SageMakerError
+    from ..errors import SageMakerError
 
     if args.backoff < 0 or args.max_backoff < 0:
         print("asyncsagemaker batch: --backoff and --max-backoff must be >= 0", file=sys.stderr)

@@ -20,8 +20,8 @@ import dataclasses
 import json
 from typing import Any
 
-from .errors import ParamValidationError, SageMakerError
-from .formats import chat_body
+from ..errors import ParamValidationError, SageMakerError
+from ..formats import chat_body
 
 __all__ = ["STREAM_MEMBERS", "WHOLE_MEMBERS", "BatchRequest", "parse_line", "parse_request"]
 

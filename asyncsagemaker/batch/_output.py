@@ -16,9 +16,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from ._batch_call import RowResult
-from .errors import ParamValidationError, SageMakerError
-from .formats import Usage
+from ..errors import ParamValidationError, SageMakerError
+from ..formats import Usage
+from ._call import RowResult
 
 __all__ = ["DoneRows", "RowWriter", "error_record", "read_done", "row_record"]
 

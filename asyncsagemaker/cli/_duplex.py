@@ -18,9 +18,9 @@ import threading
 from collections.abc import AsyncIterator
 from typing import TextIO
 
-from ._bidi.events import BidiPart
-from ._cli_invoke import _run
-from ._client import SageMakerRuntime
+from .._bidi.events import BidiPart
+from .._client import SageMakerRuntime
+from ._invoke import _run
 
 __all__ = ["add_duplex_arguments", "run_duplex"]
 
