@@ -1,10 +1,10 @@
 """The HTTP/1.1 transport on aiohttp: the only client module that imports aiohttp.
 
-:class:`AiohttpTransport` sends a signed :class:`~asyncsagemaker._http.Request` and
-returns a :class:`~asyncsagemaker._http.RawResponse` once the headers are in; the
-body is read chunk by chunk through :class:`_Body`.  Everything aiohttp, asyncio,
-the OS or the TLS layer can raise goes through one error map, :func:`translate`,
-into our error tree, so nothing else ever leaves the seam.
+:class:`AiohttpTransport` sends a signed :class:`~.base.Request` and returns a
+:class:`~.base.RawResponse` once the headers are in; the body is read chunk by chunk
+through :class:`_Body`.  Everything aiohttp, asyncio, the OS or the TLS layer can
+raise goes through one error map, :data:`ERRORS` (aiohttp's rows, then the generic
+rows of :mod:`.error_map`), into our error tree, so nothing else ever leaves the seam.
 
 Timeouts, as ``_deadline`` describes them: ``connect_timeout`` is aiohttp's
 ``sock_connect``; ``read_timeout`` is aiohttp's ``sock_read`` while waiting for the
@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -33,58 +32,39 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from .._deadline import Deadline, Sweeper, Watchdog
 from ..errors import (
-    CertificateError,
     ClientClosedError,
     ConnectTimeoutError,
     NetworkError,
-    ParamValidationError,
     ReadTimeoutError,
     SageMakerError,
 )
 from .base import ChunkedBody, RawResponse, Request
+from .error_map import BODY, GENERIC_ROWS, REQUEST, ErrorMap, Row, certificate_error, describe
 
-__all__ = ["BODY", "REQUEST", "AiohttpTransport", "map_errors", "translate"]
+__all__ = ["ERRORS", "AiohttpTransport", "map_errors", "translate"]
 
 _SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
 _URL_CACHE_SIZE = 256
 _YIELD_EVERY = 32  # reads between two bare turns of the event loop (see _Body.read_chunk)
 
 
-def _text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def _certificate(exc: aiohttp.ClientConnectorCertificateError, during: str) -> SageMakerError:
+    problem = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
+    return certificate_error(problem, f"{exc.host}:{exc.port}")
 
 
-def _certificate(exc: Any, during: str) -> SageMakerError:
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        problem = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
-        where = f"{exc.host}:{exc.port}"
-    else:
-        problem, where = exc, "the server"
-    return CertificateError(
-        f"the TLS certificate of {where} was not accepted: {problem} "
-        "(a private CA? pass its bundle as AWS_CA_BUNDLE or ca_bundle in the profile)"
-    )
-
-
-def _bad_arguments(exc: BaseException, during: str) -> SageMakerError:
-    if during == REQUEST:
-        return ParamValidationError(f"the request could not be sent as given: {_text(exc)}")
-    return NetworkError(f"unexpected failure during {during}: {_text(exc)}")
-
-
-REQUEST = "the request"
-BODY = "reading the response body"
-
-#: The error map: the first row whose types match gives our error (subclasses first).
-_ROWS: tuple[tuple[Any, Callable[[Any, str], SageMakerError]], ...] = (
-    ((aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError), _certificate),
+#: aiohttp's exceptions, most specific first; then what any socket code raises.
+_AIOHTTP_ROWS: tuple[Row, ...] = (
+    (aiohttp.ClientConnectorCertificateError, _certificate),
     (
         aiohttp.ConnectionTimeoutError,
         lambda e, during: ConnectTimeoutError(f"could not connect within connect_timeout: {e}"),
     ),
     (
-        (aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError),
-        lambda e, during: ReadTimeoutError(f"no data for read_timeout during {during}: {_text(e)}"),
+        aiohttp.ServerTimeoutError,
+        lambda e, during: ReadTimeoutError(
+            f"no data for read_timeout during {during}: {describe(e)}"
+        ),
     ),
     (
         aiohttp.ClientConnectorError,
@@ -96,55 +76,27 @@ _ROWS: tuple[tuple[Any, Callable[[Any, str], SageMakerError]], ...] = (
     ),
     (
         aiohttp.ClientPayloadError,
-        lambda e, during: NetworkError(f"the response body was cut off or malformed: {_text(e)}"),
+        lambda e, during: NetworkError(
+            f"the response body was cut off or malformed: {describe(e)}"
+        ),
     ),
     (
         # aiohttp's parser errors; while reading the headers it wraps them as a
         # ClientResponseError (we never ask it to raise for a status)
         (HttpProcessingError, aiohttp.ClientResponseError),
         lambda e, during: NetworkError(
-            f"the server's answer is not valid HTTP/1.1 ({during}): {_text(e)}"
+            f"the server's answer is not valid HTTP/1.1 ({during}): {describe(e)}"
         ),
     ),
-    (ssl.SSLError, lambda e, during: NetworkError(f"TLS failed during {during}: {_text(e)}")),
-    (
-        (aiohttp.ClientError, OSError),
-        lambda e, during: NetworkError(f"{_text(e)} (during {during})"),
-    ),
-    ((ValueError, TypeError), _bad_arguments),
+    (aiohttp.ClientError, lambda e, during: NetworkError(f"{describe(e)} (during {during})")),
 )
 
-
-def translate(exc: BaseException, *, during: str, closed: bool = False) -> SageMakerError:
-    """The one error map: an exception from below the seam as one of ours.
-
-    ``during`` says what was under way (:data:`REQUEST` or :data:`BODY`); ``closed``
-    whether the client was closed meanwhile, which is then the reason a request failed
-    (a body cut off by it is a lost connection, which the stream reports as such).
-    """
-    if isinstance(exc, SageMakerError):
-        return exc
-    if (
-        closed
-        and during == REQUEST
-        and isinstance(exc, (aiohttp.ClientError, OSError, RuntimeError))
-    ):
-        return ClientClosedError("the client was closed while the call was under way")
-    for kinds, make in _ROWS:
-        if isinstance(exc, kinds):
-            return make(exc, during)
-    return NetworkError(f"unexpected failure during {during}: {_text(exc)}")
-
-
-@contextlib.contextmanager
-def map_errors(*, during: str, closed: Callable[[], bool] = lambda: False) -> Iterator[None]:
-    """Translate whatever escapes the block with :func:`translate`."""
-    try:
-        yield
-    except SageMakerError:
-        raise
-    except Exception as exc:
-        raise translate(exc, during=during, closed=closed()) from exc
+#: The HTTP/1.1 transport's error map (``tests/client/test_error_map.py``: a row each).
+ERRORS = ErrorMap(
+    _AIOHTTP_ROWS + GENERIC_ROWS, when_closed=(aiohttp.ClientError, OSError, RuntimeError)
+)
+translate = ERRORS.translate
+map_errors = ERRORS.mapped
 
 
 def _keepalive_socket(addr_info: Any) -> socket.socket:

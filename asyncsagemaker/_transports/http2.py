@@ -1,6 +1,6 @@
 """The HTTP/2 transport, on h2 (sans-IO) and asyncio streams: full duplex, one stream per call.
 
-The second transport behind the seam of :mod:`._http`, for the bidirectional call:
+The second transport behind the seam of :mod:`.base`, for the bidirectional call:
 :meth:`H2Transport.open` sends a request's headers, returns an :class:`H2Stream`
 once the response headers arrived, and leaves the request body open, so that the
 caller sends while it reads.  Its rules:
@@ -17,9 +17,9 @@ caller sends while it reads.  Its rules:
   only when :meth:`H2Stream.read_chunk` takes it (that is the consumer's
   backpressure on the model).  The connection window is large, so a stalled
   stream never blocks the others.
-* **Errors.** Socket, TLS and timeout failures go through the error map of
-  :mod:`._transport` (:func:`~._transport.translate`); the HTTP/2 events of their
-  own are mapped here: RST_STREAM is a :class:`~.errors.StreamError` naming its
+* **Errors.** Socket, TLS and timeout failures go through the generic rows of
+  :mod:`.error_map` (:data:`_ERRORS`); the HTTP/2 events of their own are mapped
+  here: RST_STREAM is a :class:`~.errors.StreamError` naming its
   error code, GOAWAY and a lost connection a
   :class:`~.errors.StreamInterruptedError`.
 * **Deadlines.** Up to the response headers, the caller's ``Deadline.scope()``
@@ -56,9 +56,12 @@ from ..errors import (
     StreamInterruptedError,
 )
 from .base import ChunkedBody, RawResponse, Request
-from .http1 import REQUEST, translate
+from .error_map import GENERIC_ROWS, REQUEST, ErrorMap
 
 __all__ = ["CONNECTION_WINDOW", "H2Stream", "H2Transport"]
+
+#: Socket, TLS and timeout failures; HTTP/2's own events are mapped where they arrive.
+_ERRORS = ErrorMap(GENERIC_ROWS)
 
 #: The connection's receive window: room for many streams' windows at once.
 CONNECTION_WINDOW: Final = 16 * 1024 * 1024
@@ -534,7 +537,7 @@ class H2Transport:
                 f"({self._connect_timeout:g} s)"
             ) from None
         except Exception as exc:
-            raise translate(exc, during=REQUEST, closed=self._closed) from exc
+            raise _ERRORS.translate(exc, during=REQUEST, closed=self._closed) from exc
         if tls:
             chosen = writer.get_extra_info("ssl_object").selected_alpn_protocol()
             if chosen != "h2":
