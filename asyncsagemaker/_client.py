@@ -11,47 +11,29 @@ bounds all of it.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
-import platform
-import random
-import sys
 import time
 import warnings
 from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import botocore
-import botocore.session
 from botocore.credentials import Credentials
-from botocore.exceptions import BotoCoreError
 
 from ._admission import AdmissionGate
-from ._auth.credentials import CredentialSource
-from ._auth.sigv4 import RequestSigner
 from ._chat import sampling, split_chat_arguments
-from ._config import Config, Settings, check_endpoint_url, check_region
-from ._deadline import Deadline
-from ._endpoints import SERVICE_NAME, resolve_endpoint_url
-from ._operations import Operation, PreparedRequest, load_operations
+from ._config import Config, check_endpoint_url, check_region
+from ._core import Core
+from ._operations import Operation
 from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
-from ._retries import RetryPolicy
 from ._sessions import StatefulSession
 from ._stream import ResponseStream
 from ._stream_call import StreamCall
 from ._telemetry.front import Telemetry
 from ._telemetry.hooks import Observer
-from ._transports.base import RawResponse, Request, Transport
-from ._version import __version__
-from .errors import (
-    ClientClosedError,
-    ConfigurationError,
-    NetworkError,
-    ReadTimeoutError,
-    SageMakerError,
-)
+from ._transports.base import RawResponse, Transport
+from .errors import ConfigurationError, SageMakerError
 from .formats import Generation, TokenFormat, chat_body, parse_generation
 
 if TYPE_CHECKING:
@@ -59,40 +41,6 @@ if TYPE_CHECKING:
     from ._bidi.events import BidiPart
 
 __all__ = ["SageMakerRuntime"]
-
-_OPERATIONS: dict[str, dict[str, Operation]] = {}  # per botocore version
-
-
-def _operations(session: Any) -> dict[str, Operation]:
-    """The service model's operations, read once per process (per botocore version)."""
-    cached = _OPERATIONS.get(botocore.__version__)
-    if cached is None:
-        cached = _OPERATIONS[botocore.__version__] = load_operations(
-            session.get_service_model(SERVICE_NAME)
-        )
-    return cached
-
-
-@dataclasses.dataclass(frozen=True)
-class _Ready:
-    """What the client resolved once: where to send, how to sign, how to retry."""
-
-    base_url: str
-    operations: dict[str, Operation]
-    settings: Settings
-    signer: RequestSigner
-    credentials: CredentialSource
-    retry: RetryPolicy
-    transport: Transport
-    user_agent: str
-
-
-def _user_agent(extra: str | None) -> str:
-    agent = (
-        f"asyncsagemaker/{__version__} md/botocore#{botocore.__version__} "
-        f"lang/python#{platform.python_version()} os/{sys.platform}"
-    )
-    return f"{agent} {extra}" if extra else agent
 
 
 class SageMakerRuntime:
@@ -133,33 +81,34 @@ class SageMakerRuntime:
         if botocore_session is not None and profile_name is not None:
             raise ConfigurationError("pass profile_name or botocore_session, not both")
         self.config = Config.coerce(config)
-        self._region_name = None if region_name is None else check_region(region_name)
-        self._endpoint_url = None if endpoint_url is None else check_endpoint_url(endpoint_url)
-        self._profile_name = profile_name
-        self._explicit_keys = (
-            None
-            if aws_access_key_id is None
-            else Credentials(aws_access_key_id, aws_secret_access_key, aws_session_token)
+        self._core = Core(
+            self.config,
+            region_name=None if region_name is None else check_region(region_name),
+            endpoint_url=None if endpoint_url is None else check_endpoint_url(endpoint_url),
+            profile_name=profile_name,
+            keys=(
+                None
+                if aws_access_key_id is None
+                else Credentials(aws_access_key_id, aws_secret_access_key, aws_session_token)
+            ),
+            botocore_session=botocore_session,
+            transport=transport,
         )
-        self._botocore_session = botocore_session
-        self._transport = transport
         self._bidi_endpoint_url = bidi_endpoint_url and check_endpoint_url(bidi_endpoint_url)
         self._bidi: BidiSide | None = None  # bidirectional streams: endpoint and HTTP/2 pool
         self._telemetry = Telemetry(tracer_provider, meter_provider, capture_content)
-        self._ready: _Ready | None = None
-        self._ready_lock = asyncio.Lock()
         self._gate = AdmissionGate()
-        self._closed = False
 
     def __repr__(self) -> str:
-        where = self._ready.base_url if self._ready else (self._endpoint_url or self._region_name)
-        return f"<SageMakerRuntime {where!s} {'closed' if self._closed else 'open'}>"
+        core = self._core
+        where = core.ready.base_url if core.ready else (core.endpoint_url or core.region_name)
+        return f"<SageMakerRuntime {where!s} {'closed' if core.closed else 'open'}>"
 
     # -- lifetime ------------------------------------------------------------------
 
     async def __aenter__(self) -> SageMakerRuntime:
         """Resolve region, endpoint and credentials now, so that set-up errors show at once."""
-        ready = await self._get_ready()
+        ready = await self._core.get_ready()
         await ready.credentials.get()
         return self
 
@@ -173,90 +122,25 @@ class SageMakerRuntime:
 
     async def close(self) -> None:
         """Close the connection pool; streams still open are closed with it."""
-        self._closed = True
-        if self._ready is not None:
-            await self._ready.transport.aclose()
+        await self._core.aclose()
         if self._bidi is not None:
-            await self._bidi.transport.aclose()
+            await self._bidi.aclose()
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
-        if getattr(self, "_ready", None) is not None and not self._closed:
+        core = getattr(self, "_core", None)
+        if core is not None and core.ready is not None and not core.closed:
             _warn(f"unclosed {self!r}: use `async with` or close()", ResourceWarning, stacklevel=1)
 
     @property
     def region_name(self) -> str | None:
-        return self._ready.settings.region if self._ready else self._region_name
+        ready = self._core.ready
+        return ready.settings.region if ready else self._core.region_name
 
     @property
     def endpoint_url(self) -> str | None:
         """The base URL requests go to, once resolved (after the first call or ``async with``)."""
-        return self._ready.base_url if self._ready else self._endpoint_url
-
-    async def _get_ready(self) -> _Ready:
-        if self._closed:
-            raise ClientClosedError("this client was closed; create a new one")
-        ready = self._ready
-        if ready is not None:
-            return ready
-        async with self._ready_lock:
-            if self._ready is None:
-                loop = asyncio.get_running_loop()
-                self._ready = await loop.run_in_executor(None, self._resolve_blocking)
-            return self._ready
-
-    def _resolve_blocking(self) -> _Ready:
-        """Everything that reads files: runs in a worker thread, once per client."""
-        try:
-            session = self._botocore_session or botocore.session.Session(profile=self._profile_name)
-            region = self._region_name or session.get_config_variable("region")
-            operations = _operations(session)
-            config = self.config
-            base_url = resolve_endpoint_url(
-                session.get_component("data_loader"),
-                region,
-                use_fips=config.use_fips_endpoint,
-                use_dualstack=config.use_dualstack_endpoint,
-                endpoint_url=self._endpoint_url,
-            )
-            settings = config.resolve(session, region, base_url)
-        except BotoCoreError as exc:  # a missing profile, a broken config file...
-            raise ConfigurationError(f"{type(exc).__name__}: {exc}") from exc
-        keys = self._explicit_keys
-        return _Ready(
-            base_url=base_url,
-            operations=operations,
-            settings=settings,
-            signer=RequestSigner(settings.region),
-            credentials=CredentialSource(
-                (lambda: keys) if keys is not None else session.get_credentials
-            ),
-            retry=RetryPolicy(
-                settings.retry_mode, settings.max_attempts, config.backoff_base, config.max_backoff
-            ),
-            transport=self._transport or self._default_transport(settings),
-            user_agent=_user_agent(config.user_agent_extra),
-        )
-
-    def _closed_instead(self, error: SageMakerError) -> SageMakerError:
-        """A failure caused by ``close()`` during the call says so (and is not retried)."""
-        if not self._closed or isinstance(error, ClientClosedError):
-            return error
-        closed = ClientClosedError("the client was closed while the call was under way")
-        closed.__cause__ = error
-        return closed
-
-    def _default_transport(self, settings: Settings) -> Transport:
-        from ._transports.http1 import AiohttpTransport
-
-        config = self.config
-        return AiohttpTransport(
-            max_connections=config.max_pool_connections,
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-            tcp_keepalive=config.tcp_keepalive,
-            ssl_context=settings.ssl_context,
-            proxy=settings.proxy,
-        )
+        ready = self._core.ready
+        return ready.base_url if ready else self._core.endpoint_url
 
     def session(
         self,
@@ -274,7 +158,11 @@ class SageMakerRuntime:
         go to every call.  See docs/sessions.md.
         """
         return StatefulSession(
-            self, endpoint_name, open_body=open_body, close_body=close_body, call_kwargs=call_kwargs
+            _SessionCalls(self),
+            endpoint_name,
+            open_body=open_body,
+            close_body=close_body,
+            call_kwargs=call_kwargs,
         )
 
     # -- operations ----------------------------------------------------------------
@@ -364,7 +252,7 @@ class SageMakerRuntime:
         sampling: dict[str, Any],
         kwargs: dict[str, Any],
     ) -> ResponseStream:
-        ready = self._ready or await self._get_ready()
+        ready = self._core.ready or await self._core.get_ready()
         operation = ready.operations["InvokeEndpointWithResponseStream"]
         call, model_params = split_chat_arguments(kwargs, operation.kwargs)
         body = chat_body(messages, **sampling, stream=True, **model_params)
@@ -399,7 +287,7 @@ class SageMakerRuntime:
         on_answer: Callable[[InvokeEndpointResponse], None] | None = None,
     ) -> Generation:
         """``chat()``; ``on_answer`` sees the raw answer first (a session takes its id)."""
-        ready = self._ready or await self._get_ready()
+        ready = self._core.ready or await self._core.get_ready()
         call, model_params = split_chat_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
         body = chat_body(messages, **sampling, stream=False, **model_params)
         response, operation, data, observer = await self._call(
@@ -509,9 +397,12 @@ class SageMakerRuntime:
         down; ``input`` (an async iterable) is sent by the stream itself.  See
         docs/bidirectional.md.
         """
-        from ._bidi.call import DuplexCall
+        from ._bidi.call import BidiSide, DuplexCall
 
-        return DuplexCall(self, endpoint_name, target_variant=target_variant, input=input,
+        side = self._bidi
+        if side is None:
+            side = self._bidi = BidiSide(self._core, self._telemetry, self._bidi_endpoint_url)
+        return DuplexCall(side, endpoint_name, target_variant=target_variant, input=input,
                           model_invocation_path=model_invocation_path,
                           model_query_string=model_query_string)  # fmt: skip
 
@@ -548,66 +439,67 @@ class SageMakerRuntime:
         """Send until a 2xx response's headers arrive, within the call's deadline."""
         if self._gate.full():  # a burst of calls: start a few per turn of the loop
             await self._gate.wait()
-        ready = self._ready or await self._get_ready()
+        core = self._core
+        ready = core.ready or await core.get_ready()
         operation = ready.operations[operation_name]
         prepared = operation.prepare(endpoint_name, params)
         observer = self._telemetry.start(ready, operation_name, endpoint_name, params, chat)
-        config = self.config
-        deadline = Deadline(
-            config.total_timeout, config.read_timeout, config.connect_timeout, started=started
+        response, _, _ = await core.send(
+            ready,
+            ready.base_url + prepared.path,
+            prepared.headers,
+            prepared.body,
+            deadline=core.deadline(started),
+            label=f"{operation_name} {endpoint_name}",
+            observer=observer,
+            send=ready.transport.send,
+            parse_error=operation.parse_error,
+            unsigned=_UNSIGNED,
         )
-        label = f"{operation_name} {endpoint_name}"
-        try:
-            if deadline.at is None:
-                response = await self._attempts(
-                    ready, operation, prepared, deadline, label, observer
-                )
-            else:
-                with deadline.scope():
-                    response = await self._attempts(
-                        ready, operation, prepared, deadline, label, observer
-                    )
-        except BaseException as exc:
-            observer.failed(exc)
-            raise
         return response, operation, observer
 
-    async def _attempts(
+
+class _SessionCalls:
+    """The client as its sessions see it (:class:`~._sessions.SessionCalls`)."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: SageMakerRuntime) -> None:
+        self._client = client
+
+    async def members(self, operation: str) -> list[str]:
+        core = self._client._core
+        ready = core.ready or await core.get_ready()
+        return ready.operations[operation].kwargs
+
+    async def invoke_endpoint(
+        self, endpoint_name: str, *, body: Any, **kwargs: Any
+    ) -> InvokeEndpointResponse:
+        return await self._client.invoke_endpoint(endpoint_name, body=body, **kwargs)
+
+    def invoke_endpoint_with_response_stream(
+        self, endpoint_name: str, *, body: Any, **kwargs: Any
+    ) -> StreamCall:
+        return self._client.invoke_endpoint_with_response_stream(endpoint_name, body=body, **kwargs)
+
+    def chat_stream(
+        self, endpoint_name: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any
+    ) -> StreamCall:
+        return self._client.chat_stream(endpoint_name, messages, **kwargs)
+
+    async def chat(
         self,
-        ready: _Ready,
-        operation: Operation,
-        prepared: PreparedRequest,
-        deadline: Deadline,
-        label: str,
-        observer: Observer,
-    ) -> RawResponse:
-        """Wait, sign, send, classify: as many times as the retry policy allows."""
-        url = ready.base_url + prepared.path
-        invocation_id = _invocation_id()
-        for attempt in ready.retry.attempts(deadline, label, observer):
-            if attempt.must_wait:
-                await attempt.wait()
-            if self._closed:
-                raise ClientClosedError("the client was closed while the call was under way")
-            credentials = ready.credentials.fresh() or await ready.credentials.get()
-            headers = ready.signer.sign(credentials, url, dict(prepared.headers), prepared.body)
-            headers["User-Agent"] = ready.user_agent
-            headers["Accept-Encoding"] = "identity"
-            headers["amz-sdk-invocation-id"] = invocation_id
-            headers["amz-sdk-request"] = f"attempt={attempt.number}; max={ready.retry.max_attempts}"
-            observer.sending(attempt.number, url, headers)
-            try:
-                response = await ready.transport.send(
-                    Request("POST", url, headers, prepared.body), deadline
-                )
-            except SageMakerError as error:
-                attempt.failed(self._closed_instead(error))
-                continue
-            if 200 <= response.status < 300:
-                attempt.succeeded(response.status, response.headers.get("x-amzn-RequestId"))
-                return response
-            attempt.failed(await _service_error(operation, response))
-        raise AssertionError("unreachable: attempts() ends by success or by raising")
+        endpoint_name: str,
+        messages: Sequence[Mapping[str, Any]],
+        sampling: dict[str, Any],
+        kwargs: dict[str, Any],
+        on_answer: Callable[[InvokeEndpointResponse], None],
+    ) -> Generation:
+        return await self._client._chat(endpoint_name, messages, sampling, kwargs, on_answer)
+
+
+#: Added to every HTTP/1.1 request after signing: the body as sent, never compressed.
+_UNSIGNED: Mapping[str, str] = {"Accept-Encoding": "identity"}
 
 
 def _invoke_endpoint_response(
@@ -627,21 +519,6 @@ def _invoke_endpoint_response(
     )
 
 
-async def _service_error(operation: Operation, response: RawResponse) -> SageMakerError:
-    """The typed error of a non-2xx answer; a body cut off still tells its status."""
-    try:
-        data = await response.body.read_all()
-    except (NetworkError, ReadTimeoutError):
-        data = b""
-        response.body.abort()
-    except BaseException:
-        response.body.abort()
-        raise
-    else:
-        response.body.release()
-    return operation.parse_error(response.status, response.headers, data)
-
-
 def _inference_id(data: bytes) -> str | None:
     """``InferenceId`` from an async invocation's JSON answer (None if it has none)."""
     try:
@@ -649,18 +526,3 @@ def _inference_id(data: bytes) -> str | None:
     except (ValueError, AttributeError):
         return None
     return value if isinstance(value, str) else None
-
-
-def _invocation_id() -> str:
-    """A random (version 4) UUID as text, like ``str(uuid.uuid4())`` for a fraction of the cost.
-
-    It only has to tell one call's attempts from another's in the service's logs, so
-    Python's own generator serves (no system call per call, as ``os.urandom`` makes).
-    """
-    digits = "%032x" % (_getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
-
-
-_getrandbits = random.Random().getrandbits
-_UUID4_CLEAR = ~(0xF000 << 64 | 0xC000 << 48) & (1 << 128) - 1  # version and variant bits
-_UUID4_SET = 0x4000 << 64 | 0x8000 << 48

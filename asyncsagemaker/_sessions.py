@@ -19,22 +19,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._chat import sampling
 from ._stream_call import StreamCall
 from .errors import ParamValidationError, SessionClosedError, SessionError, UsageError
 
 if TYPE_CHECKING:
-    from ._client import SageMakerRuntime
     from ._responses import InvokeEndpointResponse
     from ._stream import ResponseStream
     from .formats import Generation
 
-__all__ = ["NEW_SESSION", "StatefulSession", "parse_new_session_id"]
+__all__ = ["NEW_SESSION", "SessionCalls", "StatefulSession", "parse_new_session_id"]
 
 NEW_SESSION = "NEW_SESSION"
 _ID = r"[a-zA-Z0-9](?:-*[a-zA-Z0-9])*"  # the service model's session id pattern
@@ -47,6 +46,40 @@ _STREAM = "InvokeEndpointWithResponseStream"
 _WHOLE = "InvokeEndpoint"
 
 logger = logging.getLogger("asyncsagemaker")
+
+
+class SessionCalls(Protocol):
+    """What a session needs of its client: the calls it makes, and two things more.
+
+    ``members(operation)`` are the keywords of a call (a session's keywords go only
+    to the calls that have them); ``chat(..., on_answer)`` is ``client.chat`` that
+    shows the raw answer to ``on_answer`` first, for the session id in its headers.
+    The client hands a session an object of this shape, so the session knows no
+    more of the client than this.
+    """
+
+    async def members(self, operation: str) -> Collection[str]: ...
+
+    async def invoke_endpoint(
+        self, endpoint_name: str, *, body: Any, **kwargs: Any
+    ) -> InvokeEndpointResponse: ...
+
+    def invoke_endpoint_with_response_stream(
+        self, endpoint_name: str, *, body: Any, **kwargs: Any
+    ) -> StreamCall: ...
+
+    def chat_stream(
+        self, endpoint_name: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any
+    ) -> StreamCall: ...
+
+    async def chat(
+        self,
+        endpoint_name: str,
+        messages: Sequence[Mapping[str, Any]],
+        sampling: dict[str, Any],
+        kwargs: dict[str, Any],
+        on_answer: Callable[[InvokeEndpointResponse], None],
+    ) -> Generation: ...
 
 
 def parse_new_session_id(value: str) -> tuple[str, datetime | None]:
@@ -81,7 +114,7 @@ class StatefulSession:
 
     def __init__(
         self,
-        client: SageMakerRuntime,
+        client: SessionCalls,
         endpoint_name: str,
         *,
         open_body: Any = None,
@@ -230,9 +263,7 @@ class StatefulSession:
             merged = await self._merged(kwargs, _WHOLE)
             merged["session_id"] = NEW_SESSION if opens else self._usable_id()
             on_answer = self._opened if opens else self._answered
-            return await self._client._chat(
-                self.endpoint_name, messages, chosen, merged, on_answer=on_answer
-            )
+            return await self._client.chat(self.endpoint_name, messages, chosen, merged, on_answer)
         finally:
             if opens:
                 self._opening.release()
@@ -293,9 +324,10 @@ class StatefulSession:
     async def _merged(self, kwargs: dict[str, Any], operation: str) -> dict[str, Any]:
         """The session's keywords (those ``operation`` has) under the call's own."""
         _refuse_session_id(kwargs)
-        ready = self._client._ready or await self._client._get_ready()
+        client = self._client
+        own = await client.members(operation)
         if not self._checked:
-            members = {*ready.operations[_WHOLE].kwargs, *ready.operations[_STREAM].kwargs}
+            members = {*await client.members(_WHOLE), *await client.members(_STREAM)}
             unknown = sorted(set(self._kwargs) - members)
             if unknown:
                 raise ParamValidationError(
@@ -304,7 +336,6 @@ class StatefulSession:
                     "give model parameters to each call"
                 )
             self._checked = True
-        own = ready.operations[operation].kwargs
         merged = {k: v for k, v in self._kwargs.items() if k in own}
         merged.update(kwargs)
         return merged

@@ -269,7 +269,16 @@ class ResponseStream:
             self._body.release()
         else:
             self._body.abort()
-        self._observer.body_ended(self, reusable)
+        if self._observer.watches_streams:
+            view = self._view() if self._view is not None else None
+            if not (reusable and view is not None):  # else the view ends it, after decoding
+                self._tell_observer()
+
+    def _tell_observer(self) -> None:
+        """The values telemetry records at the end: failure, generation, request id."""
+        events = self._events
+        generation = None if events is None else events.result(closed_early=not self._complete)
+        self._observer.stream_ended(self._failure, generation, self.request_id)
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -281,7 +290,8 @@ class ResponseStream:
                 # connection under it; its loop then ends quietly.
                 self._aborted = True
             self._finish(reusable=False)
-        self._observer.closed(self)
+        if self._observer.watches_streams:
+            self._tell_observer()
 
     @property
     def closed(self) -> bool:

@@ -16,24 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections import deque
 from collections.abc import AsyncIterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._deadline import Deadline
-from .._transports.base import Request
-from ..errors import (
-    ClientClosedError,
-    NetworkError,
-    ProtocolError,
-    ReadTimeoutError,
-    SageMakerError,
-    StreamError,
-    UsageError,
-)
+from ..errors import ProtocolError, SageMakerError, UsageError
 from ..eventstream import Decoder, Message
 from .events import BidiPart, CompletionState, encode_payload_part, parse_output_event
 from .model import OPERATION, check_members, parse_error, request_path
@@ -41,7 +30,9 @@ from .signing import STREAMING_PAYLOAD, EventSigner
 
 if TYPE_CHECKING:
     from .._auth.credentials import CredentialSource
-    from .._client import SageMakerRuntime, _Ready
+    from .._core import Core, Ready
+    from .._telemetry.front import Telemetry
+    from .._telemetry.hooks import Observer
     from .._transports.http2 import H2Stream, H2Transport
 
 __all__ = ["BidiSide", "DuplexCall", "DuplexStream"]
@@ -49,46 +40,56 @@ __all__ = ["BidiSide", "DuplexCall", "DuplexStream"]
 SendValue = bytes | bytearray | memoryview | str | BidiPart
 
 
-@dataclasses.dataclass
 class BidiSide:
-    """What a client keeps for bidirectional streams: their endpoint and HTTP/2 pool."""
+    """What a client keeps for bidirectional streams: its core, its telemetry, their
+    endpoint and HTTP/2 pool (both made at the first stream; the rule set is read off
+    the loop)."""
 
-    base_url: str
-    transport: H2Transport
+    def __init__(self, core: Core, telemetry: Telemetry, endpoint_url: str | None) -> None:
+        self.core = core
+        self.telemetry = telemetry
+        self._endpoint_url = endpoint_url
+        self._connected: tuple[str, H2Transport] | None = None
 
+    @property
+    def transport(self) -> H2Transport | None:
+        """The HTTP/2 pool, once the first stream made it."""
+        return None if self._connected is None else self._connected[1]
 
-async def bidi_side(client: SageMakerRuntime, ready: _Ready) -> BidiSide:
-    """The client's bidirectional side, resolved once (the rule set is read off the loop)."""
-    side: BidiSide | None = client._bidi
-    if side is not None:
-        return side
-    from .._transports.http2 import H2Transport
-    from .endpoints import resolve_bidi_endpoint
+    async def connect(self, ready: Ready) -> tuple[str, H2Transport]:
+        """The endpoint's base URL and the HTTP/2 transport, resolved once."""
+        if self._connected is not None:
+            return self._connected
+        from .._transports.http2 import H2Transport
+        from .endpoints import resolve_bidi_endpoint
 
-    config = client.config
+        config = self.core.config
 
-    def resolve() -> str:
-        import botocore.loaders
+        def resolve() -> str:
+            import botocore.loaders
 
-        return resolve_bidi_endpoint(
-            botocore.loaders.create_loader(),
-            ready.settings.region,
-            use_fips=config.use_fips_endpoint,
-            use_dualstack=config.use_dualstack_endpoint,
-            endpoint_url=client._bidi_endpoint_url,
-        )
+            return resolve_bidi_endpoint(
+                botocore.loaders.create_loader(),
+                ready.settings.region,
+                use_fips=config.use_fips_endpoint,
+                use_dualstack=config.use_dualstack_endpoint,
+                endpoint_url=self._endpoint_url,
+            )
 
-    base_url = await asyncio.get_running_loop().run_in_executor(None, resolve)
-    if client._bidi is None:  # another task may have resolved it meanwhile
-        client._bidi = BidiSide(
-            base_url,
-            H2Transport(
+        base_url = await asyncio.get_running_loop().run_in_executor(None, resolve)
+        if self._connected is None:  # another task may have resolved it meanwhile
+            transport = H2Transport(
                 ca_bundle=ready.settings.ca_bundle,
                 connect_timeout=config.connect_timeout,
                 read_timeout=config.read_timeout,
-            ),
-        )
-    return client._bidi
+            )
+            self._connected = (base_url, transport)
+        return self._connected
+
+    async def aclose(self) -> None:
+        """Close the HTTP/2 pool; streams still open end with it."""
+        if self._connected is not None:
+            await self._connected[1].aclose()
 
 
 class DuplexStream:
@@ -107,8 +108,11 @@ class DuplexStream:
         credentials: CredentialSource,
         *,
         max_message_bytes: int,
+        observer: Observer,
     ) -> None:
         self._stream = stream
+        self._observer = observer
+        self._failure: BaseException | None = None  # the first error the stream raised
         self._signer = signer
         self._credentials = credentials
         self.status_code = stream.status
@@ -139,8 +143,11 @@ class DuplexStream:
         return self._input_ended
 
     def _tag(self, error: SageMakerError) -> SageMakerError:
+        """An error leaving the stream: it names the call, and telemetry is told at the end."""
         if error.request_id is None:
             error.request_id = self.request_id
+        if self._failure is None:
+            self._failure = error
         return error
 
     # -- up --------------------------------------------------------------------------
@@ -199,6 +206,8 @@ class DuplexStream:
                 raise
             except BaseException as exc:
                 self._pump_error = exc
+                if self._failure is None:
+                    self._failure = exc
                 self._stream.reset()
 
         self._pump = asyncio.get_running_loop().create_task(pump())
@@ -219,6 +228,9 @@ class DuplexStream:
                     raise self._tag(error) from None
                 if part is not None:
                     self.parts_received += 1
+                    on_part = self._observer.on_part
+                    if on_part is not None:
+                        on_part()
                     return part
             if self._finished:
                 raise StopAsyncIteration
@@ -249,6 +261,9 @@ class DuplexStream:
             self._stream.reset()
         else:
             self._stream.release()
+        observer = self._observer
+        if observer.watches_streams:
+            observer.stream_ended(self._failure, None, self.request_id)
 
 
 class DuplexCall:
@@ -256,7 +271,7 @@ class DuplexCall:
 
     def __init__(
         self,
-        client: SageMakerRuntime,
+        side: BidiSide,
         endpoint_name: str,
         *,
         target_variant: str | None = None,
@@ -270,7 +285,8 @@ class DuplexCall:
             "model_query_string": model_query_string,
         }
         self._headers = check_members(endpoint_name, members)  # bad input fails here
-        self._client = client
+        self._members = members
+        self._side = side
         self._endpoint_name = endpoint_name
         self._input = input
         self._duplex: DuplexStream | None = None
@@ -308,56 +324,36 @@ class DuplexCall:
             raise duplex._pump_error
 
     async def _open(self) -> DuplexStream:
-        client = self._client
+        side = self._side
+        core = side.core
         started = time.monotonic()
-        ready = client._ready or await client._get_ready()
-        side = await bidi_side(client, ready)
-        config = client.config
-        deadline = Deadline(
-            config.total_timeout, config.read_timeout, config.connect_timeout, started=started
+        ready = core.ready or await core.get_ready()
+        base_url, transport = await side.connect(ready)
+        name = self._endpoint_name
+        observer = side.telemetry.start(ready, OPERATION, name, self._members, server=base_url)
+        headers = {
+            "Content-Type": "application/vnd.amazon.eventstream",
+            "X-Amz-Content-SHA256": STREAMING_PAYLOAD,
+            **self._headers,
+        }
+        stream, request, credentials = await core.send(
+            ready,
+            base_url + request_path(name),
+            headers,
+            b"",
+            deadline=core.deadline(started),
+            label=f"{OPERATION} {name}",
+            observer=observer,
+            send=transport.open,
+            parse_error=parse_error,
+            payload_hash=STREAMING_PAYLOAD,
         )
-        url = side.base_url + request_path(self._endpoint_name)
-        label = f"{OPERATION} {self._endpoint_name}"
-        with deadline.scope():
-            for attempt in ready.retry.attempts(deadline, label):
-                await attempt.wait()
-                if client._closed:
-                    raise ClientClosedError("the client was closed while the call was under way")
-                credentials = ready.credentials.fresh() or await ready.credentials.get()
-                headers = {
-                    "Content-Type": "application/vnd.amazon.eventstream",
-                    "X-Amz-Content-SHA256": STREAMING_PAYLOAD,
-                    **self._headers,
-                }
-                headers = ready.signer.sign(
-                    credentials, url, headers, b"", payload_hash=STREAMING_PAYLOAD
-                )
-                headers["User-Agent"] = ready.user_agent
-                seed = headers["Authorization"].rsplit("Signature=", 1)[1]
-                try:
-                    stream = await side.transport.open(Request("POST", url, headers, b""), deadline)
-                except SageMakerError as error:
-                    attempt.failed(client._closed_instead(error))
-                    continue
-                if 200 <= stream.status < 300:
-                    attempt.succeeded(stream.status, stream.headers.get("x-amzn-requestid"))
-                    signer = EventSigner(seed, credentials, ready.settings.region)
-                    return DuplexStream(
-                        stream,
-                        signer,
-                        ready.credentials,
-                        max_message_bytes=config.max_message_bytes,
-                    )
-                attempt.failed(await _refusal(stream))
-        raise AssertionError("unreachable: attempts() ends by success or by raising")
-
-
-async def _refusal(stream: H2Stream) -> SageMakerError:
-    """The typed error of a refusal; a body cut off still tells its status."""
-    try:
-        body = await stream.read_all()
-    except (NetworkError, ReadTimeoutError, StreamError):
-        body = b""
-    finally:
-        stream.abort()
-    return parse_error(stream.status, stream.headers, body)
+        # Every event's signature chains from the request's (protocol.md §6).
+        seed = request.headers["Authorization"].rsplit("Signature=", 1)[1]
+        return DuplexStream(
+            stream,
+            EventSigner(seed, credentials, ready.settings.region),
+            ready.credentials,
+            max_message_bytes=core.config.max_message_bytes,
+            observer=observer,
+        )

@@ -45,12 +45,26 @@ class _LambdaObserver(Observer):
         headers["X-Amzn-Trace-Id"] = self._header
 
 
-def _off(ready: Any, operation: str, endpoint_name: str, params: Any, chat: Any = None) -> Observer:
+def _off(
+    ready: Any,
+    operation: str,
+    endpoint_name: str,
+    params: Any,
+    chat: Any = None,
+    *,
+    server: str | None = None,
+) -> Observer:
     return NO_OBSERVER
 
 
 def _off_in_lambda(
-    ready: Any, operation: str, endpoint_name: str, params: Any, chat: Any = None
+    ready: Any,
+    operation: str,
+    endpoint_name: str,
+    params: Any,
+    chat: Any = None,
+    *,
+    server: str | None = None,
 ) -> Observer:
     header = lambda_trace_header()
     return NO_OBSERVER if header is None else _LambdaObserver(header)
@@ -64,10 +78,11 @@ def capture_from_environment() -> bool:
 class Telemetry:
     """One client's telemetry: the providers it was given, decided at its first call.
 
-    ``start(ready, operation, endpoint_name, params, chat=None)`` returns the call's
-    observer; ``ready`` is what the client resolved (``base_url``, ``settings.region``),
-    ``chat`` the OpenAI-style body of a chat call (its parameters and, with
-    ``capture_content``, its messages go on the span).
+    ``start(ready, operation, endpoint_name, params, chat=None, *, server=None)``
+    returns the call's observer; ``ready`` is what the client resolved (``base_url``,
+    ``settings.region``), ``chat`` the OpenAI-style body of a chat call (its
+    parameters and, with ``capture_content``, its messages go on the span), ``server``
+    the base URL of a call that does not go to ``ready.base_url`` (the HTTP/2 one).
     """
 
     def __init__(
@@ -94,6 +109,8 @@ class Telemetry:
         endpoint_name: str,
         params: Mapping[str, Any],
         chat: Mapping[str, Any] | None = None,
+        *,
+        server: str | None = None,
     ) -> Observer:
         """Decide once whether telemetry is on, then start as decided."""
         tracer_provider = _live_provider(self._tracer_provider, "trace")
@@ -113,7 +130,7 @@ class Telemetry:
                 capture=capture,
             )
             self.start = instruments.start
-        return self.start(ready, operation, endpoint_name, params, chat)
+        return self.start(ready, operation, endpoint_name, params, chat, server=server)
 
     @property
     def enabled(self) -> bool | None:

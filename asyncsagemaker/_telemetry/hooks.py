@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from .._stream import ResponseStream
     from ..formats import Generation
 
 __all__ = ["NO_OBSERVER", "Observer", "lambda_trace_header"]
@@ -63,11 +62,22 @@ class Observer:
     def generation(self, generation: Generation) -> None:
         """A whole-answer chat call returned this generation."""
 
-    def body_ended(self, stream: ResponseStream, reusable: bool) -> None:
-        """The stream's body was read to its end (``reusable``) or dropped."""
+    #: Whether :meth:`stream_ended` wants to be told: a stream computes the values it
+    #: passes only then, so a stream costs nothing more while telemetry is off.
+    watches_streams: bool = False
 
-    def closed(self, stream: ResponseStream) -> None:
-        """The stream was closed (``aclose()``, leaving ``async with``, a view's end)."""
+    def stream_ended(
+        self,
+        failure: BaseException | None,
+        generation: Generation | None,
+        request_id: str | None,
+    ) -> None:
+        """A stream of either kind is over: read to its end, closed early, or failed.
+
+        ``failure`` is the error it raised (``None`` if none), ``generation`` what its
+        token views decoded (``None`` when none was read), ``request_id`` the
+        service's.  Told again when closed again; only the first time counts.
+        """
 
 
 #: The observer of every call while telemetry is off.

@@ -37,7 +37,6 @@ from ..errors import SageMakerError, ServiceError, StreamError
 from .hooks import NO_OBSERVER, Observer, lambda_trace_header
 
 if TYPE_CHECKING:
-    from .._stream import ResponseStream
     from ..formats import Generation
 
 __all__ = ["SCHEMA_URL", "Instruments", "is_noop_provider"]
@@ -82,7 +81,13 @@ METRICS = (
 _GENAI_OPERATIONS = {
     "InvokeEndpoint": "invoke_endpoint",
     "InvokeEndpointWithResponseStream": "invoke_endpoint",
+    "InvokeEndpointWithBidirectionalStream": "invoke_endpoint_with_bidirectional_stream",
 }
+#: The operations whose parts are timed (first chunk, per chunk), and their protocols.
+_STREAMING = frozenset(
+    {"InvokeEndpointWithResponseStream", "InvokeEndpointWithBidirectionalStream"}
+)
+_PROTOCOLS = {"InvokeEndpointWithBidirectionalStream": "2"}
 #: Chat body keys that are request attributes, with the type each must have.
 _CHAT_NUMBERS = (
     ("max_tokens", "gen_ai.request.max_tokens", int),
@@ -137,9 +142,7 @@ class Instruments:
         *,
         capture: bool,
     ) -> None:
-        url = urlsplit(base_url)
-        self.address = url.hostname or ""
-        self.port = url.port or (443 if url.scheme == "https" else 80)
+        self.address, self.port = address_of(base_url)
         self.region = region
         self.capture = capture
         self.duration: metrics.Histogram | None
@@ -169,8 +172,10 @@ class Instruments:
         endpoint_name: str,
         params: Mapping[str, Any],
         chat: Mapping[str, Any] | None = None,
+        *,
+        server: str | None = None,
     ) -> Observer:
-        observer = _start(self, operation, endpoint_name, params, chat)
+        observer = _start(self, operation, endpoint_name, params, chat, server)
         return NO_OBSERVER if observer is None else observer
 
 
@@ -181,26 +186,38 @@ def _start(
     endpoint_name: str,
     params: Mapping[str, Any],
     chat: Mapping[str, Any] | None,
+    server: str | None,
 ) -> _CallObserver:
-    return _CallObserver(inst, operation, endpoint_name, params, chat)
+    return _CallObserver(inst, operation, endpoint_name, params, chat, server)
+
+
+def address_of(base_url: str) -> tuple[str, int]:
+    """``server.address`` and ``server.port`` of a base URL."""
+    url = urlsplit(base_url)
+    return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
 
 
 class _CallObserver(Observer):
     """The span, attempt spans and measurements of one call."""
 
     __slots__ = (
+        "_address",
         "_attempt",
         "_done",
         "_first_part",
         "_inst",
         "_last_part",
         "_metric_attributes",
+        "_port",
+        "_protocol",
         "_request_id",
         "_span",
         "_started",
         "_trace_header",
         "on_part",
     )
+
+    watches_streams = True
 
     def __init__(
         self,
@@ -209,6 +226,7 @@ class _CallObserver(Observer):
         endpoint_name: str,
         params: Mapping[str, Any],
         chat: Mapping[str, Any] | None,
+        server: str | None = None,
     ) -> None:
         self._inst = inst
         self._started = time.monotonic()
@@ -218,12 +236,16 @@ class _CallObserver(Observer):
         self._last_part: float | None = None
         self._done = False
         self._trace_header = lambda_trace_header()
+        self._address, self._port = (
+            (inst.address, inst.port) if server is None else address_of(server)
+        )
+        self._protocol = _PROTOCOLS.get(operation, "1.1")
         attributes: dict[str, Any] = {
             "rpc.system": "aws-api",
             "rpc.service": SERVICE,
             "rpc.method": operation,
-            "server.address": inst.address,
-            "server.port": inst.port,
+            "server.address": self._address,
+            "server.port": self._port,
             "cloud.region": inst.region,
         }
         genai = _GENAI_OPERATIONS.get(operation)
@@ -231,31 +253,34 @@ class _CallObserver(Observer):
             name = f"{SERVICE}.{operation}"
             self._metric_attributes: dict[str, Any] | None = None
         else:
-            operation_name = "chat" if chat is not None else genai
-            model = params.get("inference_component_name") or endpoint_name
-            name = f"{operation_name} {model}"
-            self._metric_attributes = {
-                "gen_ai.operation.name": operation_name,
-                "gen_ai.provider.name": PROVIDER,
-                "gen_ai.request.model": model,
-                "server.address": inst.address,
-                "server.port": inst.port,
-            }
+            name, self._metric_attributes = self._genai(genai, endpoint_name, params, chat)
             attributes.update(self._metric_attributes)
-            session_id = params.get("session_id")
-            if isinstance(session_id, str) and session_id != "NEW_SESSION":
-                attributes["gen_ai.conversation.id"] = session_id
-            if operation == "InvokeEndpointWithResponseStream":
-                attributes["gen_ai.request.stream"] = True
-            if chat is not None and inst.tracer is not None:
-                attributes.update(_chat_attributes(chat, inst.capture))
-        self.on_part = self._part if operation == "InvokeEndpointWithResponseStream" else None
+            attributes.update(_request_attributes(operation, params, chat, inst))
+        self.on_part = self._part if operation in _STREAMING else None
         tracer = inst.tracer
         self._span: trace.Span | None = (
             None
             if tracer is None
             else tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         )
+
+    def _genai(
+        self,
+        genai: str,
+        endpoint_name: str,
+        params: Mapping[str, Any],
+        chat: Mapping[str, Any] | None,
+    ) -> tuple[str, dict[str, Any]]:
+        """The span name and the attributes metrics share, of a call that generates."""
+        operation_name = "chat" if chat is not None else genai
+        model = params.get("inference_component_name") or endpoint_name
+        return f"{operation_name} {model}", {
+            "gen_ai.operation.name": operation_name,
+            "gen_ai.provider.name": PROVIDER,
+            "gen_ai.request.model": model,
+            "server.address": self._address,
+            "server.port": self._port,
+        }
 
     # -- attempts ------------------------------------------------------------------
 
@@ -267,13 +292,12 @@ class _CallObserver(Observer):
         if tracer is None or span is None:
             return
         self._end_attempt()
-        inst = self._inst
         attributes: dict[str, Any] = {
             "http.request.method": "POST",
             "url.full": url,
-            "server.address": inst.address,
-            "server.port": inst.port,
-            "network.protocol.version": "1.1",
+            "server.address": self._address,
+            "server.port": self._port,
+            "network.protocol.version": self._protocol,
         }
         if attempt > 1:
             attributes["http.request.resend_count"] = attempt - 1
@@ -334,23 +358,14 @@ class _CallObserver(Observer):
             inst.per_chunk.record(now - last, attributes)
 
     @_guarded
-    def body_ended(self, stream: ResponseStream, reusable: bool) -> None:
-        if self._done:
-            return
-        view = stream._view() if stream._view is not None else None
-        if reusable and view is not None:
-            return  # a view still decodes what the body held; it closes the stream after
-        self._stream_done(stream)
-
-    @_guarded
-    def closed(self, stream: ResponseStream) -> None:
+    def stream_ended(
+        self,
+        failure: BaseException | None,
+        generation: Generation | None,
+        request_id: str | None,
+    ) -> None:
         if not self._done:
-            self._stream_done(stream)
-
-    def _stream_done(self, stream: ResponseStream) -> None:
-        events = stream._events
-        generation = None if events is None else events.result(closed_early=not stream._complete)
-        self._finish(stream._failure, generation, request_id=stream.request_id)
+            self._finish(failure, generation, request_id=request_id)
 
     # -- the end of the call -------------------------------------------------------
 
@@ -381,31 +396,54 @@ class _CallObserver(Observer):
         self._done = True
         now = time.monotonic()
         self._end_attempt()
-        inst = self._inst
         kind = None if error is None else error_type(error)
         request_id = request_id or self._request_id or getattr(error, "request_id", None)
-        usage = None if generation is None else generation.usage
         response = _response_attributes(generation)
         span = self._span
         if span is not None:
-            attributes: dict[str, Any] = dict(response)
-            if request_id:
-                attributes["aws.request_id"] = request_id
-            if self._first_part is not None:
-                attributes["gen_ai.response.time_to_first_chunk"] = self._first_part - self._started
-            if generation is not None and generation.finish_reason is not None:
-                attributes["gen_ai.response.finish_reasons"] = (generation.finish_reason,)
-            if usage is not None and usage.prompt_tokens is not None:
-                attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
-            if usage is not None and usage.completion_tokens is not None:
-                attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
-            if inst.capture and generation is not None and self._metric_attributes is not None:
-                attributes["gen_ai.output.messages"] = _output_messages(generation, error)
+            attributes = self._end_attributes(response, generation, error, request_id)
             if kind is not None:
                 attributes["error.type"] = kind
                 span.set_status(Status(StatusCode.ERROR, self._description(error)))
             span.set_attributes(attributes)
             span.end()
+        self._measure(now - self._started, kind, response, generation)
+
+    def _end_attributes(
+        self,
+        response: dict[str, Any],
+        generation: Generation | None,
+        error: BaseException | None,
+        request_id: str | None,
+    ) -> dict[str, Any]:
+        """The span's attributes known at the end: the answer's, the request id, timing."""
+        attributes: dict[str, Any] = dict(response)
+        if request_id:
+            attributes["aws.request_id"] = request_id
+        if self._first_part is not None:
+            attributes["gen_ai.response.time_to_first_chunk"] = self._first_part - self._started
+        if generation is None:
+            return attributes
+        if generation.finish_reason is not None:
+            attributes["gen_ai.response.finish_reasons"] = (generation.finish_reason,)
+        usage = generation.usage
+        if usage is not None and usage.prompt_tokens is not None:
+            attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
+        if usage is not None and usage.completion_tokens is not None:
+            attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
+        if self._inst.capture and self._metric_attributes is not None:
+            attributes["gen_ai.output.messages"] = _output_messages(generation, error)
+        return attributes
+
+    def _measure(
+        self,
+        duration: float,
+        kind: str | None,
+        response: dict[str, Any],
+        generation: Generation | None,
+    ) -> None:
+        """The duration and token histograms (for calls that generate)."""
+        inst = self._inst
         metric_attributes = self._metric_attributes
         if metric_attributes is None or inst.duration is None or inst.tokens is None:
             return
@@ -415,18 +453,18 @@ class _CallObserver(Observer):
                 "gen_ai.response.model": response["gen_ai.response.model"],
             }
         if kind is None:
-            inst.duration.record(now - self._started, metric_attributes)
+            inst.duration.record(duration, metric_attributes)
         else:
-            inst.duration.record(now - self._started, {**metric_attributes, "error.type": kind})
-        if usage is not None:
-            for count, token_type in (
-                (usage.prompt_tokens, "input"),
-                (usage.completion_tokens, "output"),
-            ):
-                if count is not None:
-                    inst.tokens.record(
-                        count, {**metric_attributes, "gen_ai.token.type": token_type}
-                    )
+            inst.duration.record(duration, {**metric_attributes, "error.type": kind})
+        usage = None if generation is None else generation.usage
+        if usage is None:
+            return
+        for count, token_type in (
+            (usage.prompt_tokens, "input"),
+            (usage.completion_tokens, "output"),
+        ):
+            if count is not None:
+                inst.tokens.record(count, {**metric_attributes, "gen_ai.token.type": token_type})
 
     def _description(self, error: BaseException | None) -> str | None:
         """An error's message, only with capture on: it may quote the model's output."""
@@ -443,6 +481,21 @@ def error_type(error: BaseException) -> str:
     if kind.__module__ == "builtins":
         return kind.__qualname__
     return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _request_attributes(
+    operation: str, params: Mapping[str, Any], chat: Mapping[str, Any] | None, inst: Instruments
+) -> dict[str, Any]:
+    """The request's attributes: session, streaming, and a chat body's parameters."""
+    attributes: dict[str, Any] = {}
+    session_id = params.get("session_id")
+    if isinstance(session_id, str) and session_id != "NEW_SESSION":
+        attributes["gen_ai.conversation.id"] = session_id
+    if operation in _STREAMING:
+        attributes["gen_ai.request.stream"] = True
+    if chat is not None and inst.tracer is not None:
+        attributes.update(_chat_attributes(chat, inst.capture))
+    return attributes
 
 
 def _chat_attributes(chat: Mapping[str, Any], capture: bool) -> dict[str, Any]:

@@ -7,9 +7,10 @@ read only when asked, knowing nothing of event streams.  Every failure a transpo
 or a body source raises is already one of our errors (the transport's error map),
 and the deadline of the call (``_deadline.Deadline``) is the transport's to keep.
 
-Two transports stand behind this seam: aiohttp for HTTP/1.1 (``_transport``) and,
-for tests, ``testing.MockTransport``; the HTTP/2 transport of the bidirectional call
-follows the same rules.
+Two transports stand behind this seam: aiohttp for HTTP/1.1 (:mod:`.http1`) and,
+for tests, ``testing.MockTransport`` (:mod:`.mock`); the HTTP/2 transport of the
+bidirectional call (:mod:`.http2`) follows the same rules, and its streams are
+:class:`Answer` s too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 if TYPE_CHECKING:
     from .._deadline import Deadline
 
-__all__ = ["BodySource", "ChunkedBody", "RawResponse", "Request", "Transport"]
+__all__ = ["Answer", "BodySource", "ChunkedBody", "RawResponse", "Request", "Transport"]
 
 
 class Request(NamedTuple):
@@ -73,6 +74,21 @@ class RawResponse(NamedTuple):
     status: int
     headers: Mapping[str, str]  # looked up case-insensitively
     body: BodySource
+
+
+class Answer(Protocol):
+    """What every transport's answer offers: a :class:`RawResponse`, an HTTP/2 stream."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Looked up by lower-case name (HTTP/2's are lower case; HTTP/1.1's any case)."""
+        ...
+
+    @property
+    def body(self) -> BodySource: ...
 
 
 class Transport(Protocol):

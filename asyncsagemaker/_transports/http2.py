@@ -81,7 +81,7 @@ def _code_name(code: int | None) -> str:
 class H2Stream(ChunkedBody):
     """One HTTP/2 stream of a call: response headers, DATA both ways, reset.
 
-    Also the :class:`~._http.BodySource` of its response: ``read_chunk`` takes the
+    Also the :class:`~.base.BodySource` of its response: ``read_chunk`` takes the
     next DATA (acknowledging it), ``abort`` resets the stream with CANCEL.
     """
 
@@ -155,9 +155,22 @@ class H2Stream(ChunkedBody):
         self._connection.acknowledge(self.stream_id, size)
         return data
 
+    @property
+    def body(self) -> H2Stream:
+        """The stream is its response's body (the seam's :class:`~.base.Answer`)."""
+        return self
+
     def release(self) -> None:
-        """The response was read to its end."""
-        self._finish()
+        """The response was read to its end.
+
+        After a refusal (not 2xx) nothing more can be sent: a request body still
+        open is reset.  An accepted duplex stream may go on sending after its output
+        ended, so its request side is left to the caller.
+        """
+        if self.input_closed or 200 <= self.status < 300:
+            self._finish()
+        else:
+            self.reset(ErrorCodes.CANCEL)
 
     def abort(self) -> None:
         """Reset the stream with CANCEL (unless it is over already)."""

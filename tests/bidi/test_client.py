@@ -8,13 +8,14 @@ Echo, interleaving, volume, multiplexing, backpressure both ways, leaving early
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from asyncsagemaker import BidiPart, DuplexStream, SageMakerRuntime, UsageError
-from asyncsagemaker.emulator import BidiInvocation, Emulator
+from asyncsagemaker.emulator import BidiFaults, BidiInvocation, Emulator
 from tests._support import BOTH_LOOPS
 from tests.bidi.conftest import ClientRig
 
@@ -96,7 +97,7 @@ async def test_eight_concurrent_streams_share_one_connection(rig: ClientRig) -> 
         results = await asyncio.wait_for(asyncio.gather(*(talk(i) for i in range(8))), 20)
         assert results == [[f"{i}/{n}" for n in range(25)] for i in range(8)]
         side = client._bidi
-        assert side is not None
+        assert side is not None and side.transport is not None
         (origin,) = side.transport._pools
         assert len(side.transport.connections(origin)) == 1
         assert [r.outcome for r in emu.bidi_records] == ["ok"] * 8
@@ -266,3 +267,25 @@ async def test_closing_the_client_ends_open_streams(rig: ClientRig) -> None:
             await client.close()
             with pytest.raises(StreamInterruptedError):
                 await duplex.__anext__()
+
+
+async def test_the_sdk_headers_tell_one_call_s_attempts_apart(rig: ClientRig) -> None:
+    faults = {"echo": BidiFaults(throttle_first=1)}
+    async with rig(bidi_faults=faults) as (emu, client):
+        for _ in range(2):
+            async with client.invoke_endpoint_with_bidirectional_stream("echo") as duplex:
+                await duplex.end_input()
+                assert [part async for part in duplex] == []
+    first, retried, second = (record.headers for record in emu.bidi_records)
+    for headers in (first, retried, second):
+        assert re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+            headers["amz-sdk-invocation-id"],
+        )
+        assert headers["user-agent"].startswith("asyncsagemaker/")
+    assert first["amz-sdk-request"] == "attempt=1; max=3"
+    assert retried["amz-sdk-request"] == "attempt=2; max=3"
+    assert first["amz-sdk-invocation-id"] == retried["amz-sdk-invocation-id"]
+    assert second["amz-sdk-request"] == "attempt=1; max=3"
+    assert second["amz-sdk-invocation-id"] != first["amz-sdk-invocation-id"]
+    assert "amz-sdk-request" not in first["authorization"]  # sent unsigned, as botocore does

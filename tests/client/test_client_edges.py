@@ -188,8 +188,8 @@ async def test_a_retry_the_deadline_forbids_costs_no_quota(start_emulator: Emula
         for _ in range(5):
             with pytest.raises(asyncsagemaker.ServiceUnavailable):
                 await client.invoke_endpoint("echo", body=b"x")
-        assert client._ready is not None
-        assert client._ready.retry.quota == 500
+        assert client._core.ready is not None
+        assert client._core.ready.retry.quota == 500
     assert len(emu.records) == 5
 
 

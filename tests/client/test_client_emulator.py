@@ -561,8 +561,8 @@ async def test_garbage_collected_stream_and_client_warn(start_emulator: Emulator
             issubclass(w.category, ResourceWarning) and "ResponseStream" in str(w.message)
             for w in caught
         )
-    assert client._ready is not None
-    transport = client._ready.transport  # to close the pool after the warning
+    assert client._core.ready is not None
+    transport = client._core.ready.transport  # to close the pool after the warning
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         del client
