@@ -75,33 +75,44 @@ class Member:
 
     def check(self, value: Any) -> None:
         """Raise ParamValidationError if the service would refuse ``value``."""
-        label = f"{self.kwarg} ({self.name})"
         if self.type_name == "integer":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ParamValidationError(f"{label} must be an int, not {type(value).__name__}")
-            if self.min is not None and value < self.min:
-                raise ParamValidationError(f"{label} must be >= {self.min}, got {value}")
-            if self.max is not None and value > self.max:
-                raise ParamValidationError(f"{label} must be <= {self.max}, got {value}")
+            self._check_integer(value)
             return
         if self.type_name == "string" and not isinstance(value, str):
-            raise ParamValidationError(f"{label} must be a str, not {type(value).__name__}")
-        size = len(value)
-        unit = "bytes" if self.type_name == "blob" else "characters"
-        if self.min is not None and size < self.min:
-            raise ParamValidationError(f"{label} must be at least {self.min} {unit}")
-        if self.max is not None and size > self.max:
-            raise ParamValidationError(
-                f"{label} is {size} {unit}; the service accepts at most {self.max}"
-            )
+            raise ParamValidationError(f"{self._label} must be a str, not {type(value).__name__}")
+        self._check_size(len(value))
         if self.location == "header" and not _VISIBLE_ASCII.fullmatch(value):
             bad = next(ch for ch in value if not " " <= ch <= "~")
             raise ParamValidationError(
-                f"{label} may hold only visible ASCII characters and spaces; found {bad!r}"
+                f"{self._label} may hold only visible ASCII characters and spaces; found {bad!r}"
             )
         if self.pattern is not None and not self.pattern.fullmatch(value):
             raise ParamValidationError(
-                f"{label} {value!r} does not match the service's pattern {self.pattern.pattern}"
+                f"{self._label} {value!r} does not match the service's pattern "
+                f"{self.pattern.pattern}"
+            )
+
+    @property
+    def _label(self) -> str:
+        return f"{self.kwarg} ({self.name})"
+
+    def _check_integer(self, value: Any) -> None:
+        label = self._label
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamValidationError(f"{label} must be an int, not {type(value).__name__}")
+        if self.min is not None and value < self.min:
+            raise ParamValidationError(f"{label} must be >= {self.min}, got {value}")
+        if self.max is not None and value > self.max:
+            raise ParamValidationError(f"{label} must be <= {self.max}, got {value}")
+
+    def _check_size(self, size: int) -> None:
+        """A string's characters or a blob's bytes against the model's bounds."""
+        unit = "bytes" if self.type_name == "blob" else "characters"
+        if self.min is not None and size < self.min:
+            raise ParamValidationError(f"{self._label} must be at least {self.min} {unit}")
+        if self.max is not None and size > self.max:
+            raise ParamValidationError(
+                f"{self._label} is {size} {unit}; the service accepts at most {self.max}"
             )
 
 
