@@ -16,6 +16,8 @@ real ``PayloadPart`` frames; the endpoint name picks what is sent:
 * ``paced-<n>-<ms>``: ``n`` parts (``b"tok%05d"``), one frame per write,
   ``ms`` milliseconds apart, the first one at once;
 * ``first``: one part, ``b"first"``.
+
+``POST /endpoints/{name}/invocations`` (``InvokeEndpoint``) answers ``b"first"`` whole.
 """
 
 from __future__ import annotations
@@ -115,9 +117,17 @@ async def invocations(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def whole(request: web.Request) -> web.Response:
+    """``InvokeEndpoint``: the whole answer at once (the AWS CLI v1 has no streaming command)."""
+    await request.read()
+    headers = {"x-amzn-RequestId": str(uuid.uuid4()), "Content-Type": "application/octet-stream"}
+    return web.Response(body=FIRST_PAYLOAD, headers=headers)
+
+
 def make_app() -> web.Application:
     app = web.Application()
     app.router.add_post("/endpoints/{name}/invocations-response-stream", invocations)
+    app.router.add_post("/endpoints/{name}/invocations", whole)
     return app
 
 
