@@ -2,21 +2,23 @@
 
 Every model ends up as a :data:`Handler`; :func:`call_model` turns whatever a
 handler returns (bytes, an async iterator, a :class:`ModelResponse`, awaited or
-not) into one :class:`ModelResponse`.  A handler that raises before its answer
-starts is reported as the container failing (424 ``ModelError``).
+not) into one :class:`ModelResponse`.  :func:`run_model` reports a handler that
+raises before its answer starts as the container failing (424 ``ModelError``).
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import aiohttp
 
 from ._demo import DemoModel
-from ._faults import ContainerError, ModelErrorFault
+from ._faults import ContainerError, ModelErrorFault, model_error_reply
+from ._replies import ServiceReply
 from ._types import Handler, Invocation, ModelResponse
 
 __all__ = [
@@ -24,8 +26,12 @@ __all__ = [
     "ContainerModel",
     "call_model",
     "echo",
+    "model_failed",
     "resolve_model",
+    "run_model",
 ]
+
+logger = logging.getLogger("asyncsagemaker.emulator")
 
 ECHO_PART_BYTES = 64
 _FORWARDED = (
@@ -176,6 +182,22 @@ async def call_model(handler: Handler, inv: Invocation) -> ModelResponse:
         new_session_id=response.new_session_id,
         closed_session_id=response.closed_session_id,
     )
+
+
+async def run_model(handler: Handler, inv: Invocation) -> ModelResponse:
+    """:func:`call_model`, with a failure answered as the service answers a failing container."""
+    try:
+        return await call_model(handler, inv)
+    except ContainerError as failure:
+        raise model_error_reply(inv.endpoint_name, failure.fault, "error") from None
+    except Exception as exc:
+        logger.info("emulator: model for %s raised %r", inv.endpoint_name, exc)
+        raise model_failed(inv.endpoint_name, f"{type(exc).__name__}: {exc}") from None
+
+
+def model_failed(endpoint: str, message: str) -> ServiceReply:
+    """424 ``ModelError``: the model failed (as a container answering 500 would)."""
+    return model_error_reply(endpoint, ModelErrorFault(500, message), "error")
 
 
 async def close_model(handler: Handler) -> None:

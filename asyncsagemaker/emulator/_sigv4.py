@@ -78,10 +78,37 @@ def verify(
     ``headers`` are the received (name, value) pairs in order, repeats included.
     ``payload_hash`` is the literal the body hash must be instead of the body's
     SHA-256 (``STREAMING-AWS4-HMAC-SHA256-EVENTS`` for a signed event stream).
+    The checks run in a fixed order; the first problem found is the one reported.
     """
     received: dict[str, list[str]] = {}
     for name, value in headers:
         received.setdefault(name.lower(), []).append(value)
+    match = _authorization(received)
+    timestamp = _timestamp(received)
+    signed = _signed_headers(match, timestamp, received)
+    if credentials is None:
+        return
+    secret = credentials.get(match["akid"])
+    if secret is None:
+        raise _refuse(
+            "UnrecognizedClientException", "The security token included in the request is invalid."
+        )
+    _check_clock(timestamp, now or _dt.datetime.now(_dt.timezone.utc))
+    _check_payload_hash(received, body, payload_hash)
+    request = AWSRequest(method=method, url=f"http://{received['host'][0]}{raw_target}", data=body)
+    for name in signed:
+        for value in received[name]:
+            request.headers[name] = value  # HTTPHeaders appends; repeats are joined with ','
+    request.context["timestamp"] = timestamp
+    signer = _Recomputer(Credentials(match["akid"], secret), match["region"], signed)
+    string_to_sign = signer.string_to_sign(request, signer.canonical_request(request))
+    expected: str = signer.signature(string_to_sign, request)
+    if not hmac.compare_digest(expected, match["sig"]):
+        raise _refuse("InvalidSignatureException", _MISMATCH)
+
+
+def _authorization(received: Mapping[str, list[str]]) -> re.Match[str]:
+    """The parts of the ``Authorization`` header; refused when it is missing or malformed."""
     authorization = received.get("authorization")
     if not authorization:
         raise _refuse("MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -94,7 +121,16 @@ def verify(
             "Signature=...",
             status=400,
         )
-    timestamp = _timestamp(received)
+    return match
+
+
+def _signed_headers(
+    match: re.Match[str], timestamp: str, received: Mapping[str, list[str]]
+) -> list[str]:
+    """The signed header names, once the scope and the headers are as the service wants them.
+
+    Checked with or without credentials: every SDK gets these right.
+    """
     if match["date"] != timestamp[:8]:
         raise _refuse(
             "InvalidSignatureException",
@@ -113,14 +149,13 @@ def verify(
             "InvalidSignatureException",
             "'Host' or a signed header is missing from the request: " + ", ".join(missing),
         )
-    if credentials is None:
-        return
-    secret = credentials.get(match["akid"])
-    if secret is None:
-        raise _refuse(
-            "UnrecognizedClientException", "The security token included in the request is invalid."
-        )
-    _check_clock(timestamp, now or _dt.datetime.now(_dt.timezone.utc))
+    return signed
+
+
+def _check_payload_hash(
+    received: Mapping[str, list[str]], body: bytes, payload_hash: str | None
+) -> None:
+    """The claimed body hash must be the body's (or the literal a streamed body signs)."""
     claimed_hash = received.get("x-amz-content-sha256")
     wanted_hash = payload_hash or hashlib.sha256(body).hexdigest()
     if (claimed_hash and claimed_hash[0] != wanted_hash) or (payload_hash and not claimed_hash):
@@ -129,16 +164,6 @@ def verify(
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
             status=400,
         )
-    request = AWSRequest(method=method, url=f"http://{received['host'][0]}{raw_target}", data=body)
-    for name in signed:
-        for value in received[name]:
-            request.headers[name] = value  # HTTPHeaders appends; repeats are joined with ','
-    request.context["timestamp"] = timestamp
-    signer = _Recomputer(Credentials(match["akid"], secret), match["region"], signed)
-    string_to_sign = signer.string_to_sign(request, signer.canonical_request(request))
-    expected: str = signer.signature(string_to_sign, request)
-    if not hmac.compare_digest(expected, match["sig"]):
-        raise _refuse("InvalidSignatureException", _MISMATCH)
 
 
 def _timestamp(received: Mapping[str, list[str]]) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_ASYNC_BODY",
     "MAX_BODY",
     "MEMBERS",
+    "READ_LIMIT",
     "Member",
     "check_body_size",
     "read_members",
@@ -31,6 +32,7 @@ __all__ = [
 
 MAX_BODY = 6 * 1024 * 1024
 MAX_ASYNC_BODY = 128_000
+READ_LIMIT = 2 * MAX_BODY  # a body beyond this is refused without reading the rest
 
 # The service model's patterns as written (Java dialect): messages quote them so.
 _NAME = "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
