@@ -240,6 +240,10 @@ _SHARED_HEADERS_MAX = 256  # blocks kept, the first ones seen; never evicted
 _SHARED_BLOCK_MAX = 1024  # bytes: a larger block is parsed per decoder, never kept
 _EMPTY_HEADERS: Headers = MappingProxyType({})
 _new_message = tuple.__new__  # Message(...) without the extra Python-level frame
+# One global lookup each on the one-whole-message path, not a global and an attribute.
+_crc32 = zlib.crc32
+_unpack_prelude = _PRELUDE.unpack_from
+_unpack_u32 = _U32.unpack_from
 
 
 class Decoder:
@@ -316,14 +320,13 @@ class Decoder:
             # here inline (a method call would cost a few percent of it): prelude,
             # trailer (one CRC pass over the rest), headers, payload.  A fault is
             # left to the general path, which names it.
-            total, headers_len, prelude_crc = _PRELUDE.unpack_from(data)
+            total, headers_len, prelude_crc = _unpack_prelude(data)
             crc_at = total - 4
             if (
                 total == len(data)
                 and 16 + headers_len <= total <= self._max
-                and zlib.crc32(data[:8]) == prelude_crc
-                and zlib.crc32(memoryview(data)[8:crc_at], prelude_crc)
-                == _U32.unpack_from(data, crc_at)[0]
+                and _crc32(data[:8]) == prelude_crc
+                and _crc32(memoryview(data)[8:crc_at], prelude_crc) == _unpack_u32(data, crc_at)[0]
             ):
                 payload_at = 12 + headers_len
                 raw = data[12:payload_at]
