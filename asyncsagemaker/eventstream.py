@@ -25,7 +25,7 @@ import datetime as _dt
 import struct
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import repeat
 from types import MappingProxyType
 from typing import NamedTuple, NoReturn, TypeAlias
@@ -130,77 +130,120 @@ def _parse_headers(raw: bytes) -> Headers:
     pos = 0
     end = len(raw)
     while pos < end:
-        name_len = raw[pos]
-        if name_len == 0:
-            raise ProtocolError(f"header name of length 0 at header offset {pos}")
-        name_end = pos + 1 + name_len
-        if name_end >= end:
-            raise ProtocolError(f"truncated header name or type at header offset {pos}")
-        try:
-            name = raw[pos + 1 : name_end].decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolError(f"header name at offset {pos} is not valid UTF-8") from None
+        name, pos = _header_name(raw, pos, end)
         if name in headers:
             raise ProtocolError(f"duplicate header name {name!r}")
-        type_code = raw[name_end]
-        pos = name_end + 1
-        value: HeaderValue
-        if type_code == 0:
-            value = True
-        elif type_code == 1:
-            value = False
-        elif type_code in _FIXED_INTS:
-            size, fmt, cls = _FIXED_INTS[type_code]
-            if pos + size > end:
-                raise ProtocolError(f"truncated value of header {name!r} (type {type_code})")
-            value = cls(fmt.unpack_from(raw, pos)[0])
-            pos += size
-        elif type_code in (6, 7):
-            if pos + 2 > end:
-                raise ProtocolError(f"truncated length of header {name!r} (type {type_code})")
-            (length,) = _U16.unpack_from(raw, pos)
-            pos += 2
-            if pos + length > end:
-                raise ProtocolError(
-                    f"truncated value of header {name!r}: {length} bytes declared, "
-                    f"{end - pos} left in the header block"
-                )
-            data = raw[pos : pos + length]
-            pos += length
-            if type_code == 6:
-                value = data
-            else:
-                try:
-                    value = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise ProtocolError(f"string header {name!r} is not valid UTF-8") from None
-        elif type_code == 8:
-            if pos + 8 > end:
-                raise ProtocolError(f"truncated value of timestamp header {name!r}")
-            (millis,) = _I64.unpack_from(raw, pos)
-            pos += 8
-            try:
-                value = _EPOCH + _dt.timedelta(milliseconds=millis)
-            except OverflowError:
-                raise ProtocolError(
-                    f"timestamp header {name!r} ({millis} ms) is outside the datetime range"
-                ) from None
-        elif type_code == 9:
-            if pos + 16 > end:
-                raise ProtocolError(f"truncated value of uuid header {name!r}")
-            value = uuid.UUID(bytes=raw[pos : pos + 16])
-            pos += 16
-        else:
+        type_code = raw[pos]
+        read_value = _VALUE_READERS.get(type_code)
+        if read_value is None:
             raise ProtocolError(f"unknown header type {type_code} for header {name!r}")
+        value, pos = read_value(raw, pos + 1, end, name, type_code)
         headers[name] = value
     return MappingProxyType(headers)
 
+
+def _header_name(raw: bytes, pos: int, end: int) -> tuple[str, int]:
+    """The name of the header at ``pos`` and the offset of its type byte (checked present)."""
+    name_len = raw[pos]
+    if name_len == 0:
+        raise ProtocolError(f"header name of length 0 at header offset {pos}")
+    name_end = pos + 1 + name_len
+    if name_end >= end:
+        raise ProtocolError(f"truncated header name or type at header offset {pos}")
+    try:
+        return raw[pos + 1 : name_end].decode("utf-8"), name_end
+    except UnicodeDecodeError:
+        raise ProtocolError(f"header name at offset {pos} is not valid UTF-8") from None
+
+
+# A header value's reader: (block, value offset, block end, name, type code) ->
+# (value, offset after it).  The name and code are there to name a fault.
+_ValueReader: TypeAlias = Callable[[bytes, int, int, str, int], tuple[HeaderValue, int]]
+
+
+def _true(raw: bytes, pos: int, end: int, name: str, code: int) -> tuple[bool, int]:
+    """Type 0 has no value bytes: the type is the value."""
+    return True, pos
+
+
+def _false(raw: bytes, pos: int, end: int, name: str, code: int) -> tuple[bool, int]:
+    """Type 1 has no value bytes: the type is the value."""
+    return False, pos
+
+
+def _fixed_int(raw: bytes, pos: int, end: int, name: str, code: int) -> tuple[int, int]:
+    """Types 2-5, as the ``int`` subclass that encodes back to the same width."""
+    size, fmt, cls = _FIXED_INTS[code]
+    if pos + size > end:
+        raise ProtocolError(f"truncated value of header {name!r} (type {code})")
+    return cls(fmt.unpack_from(raw, pos)[0]), pos + size
+
+
+def _sized(raw: bytes, pos: int, end: int, name: str, code: int) -> tuple[bytes, int]:
+    """Type 6, and the bytes of type 7: a u16 length, then that many bytes."""
+    if pos + 2 > end:
+        raise ProtocolError(f"truncated length of header {name!r} (type {code})")
+    (length,) = _U16.unpack_from(raw, pos)
+    pos += 2
+    if pos + length > end:
+        raise ProtocolError(
+            f"truncated value of header {name!r}: {length} bytes declared, "
+            f"{end - pos} left in the header block"
+        )
+    return raw[pos : pos + length], pos + length
+
+
+def _string(raw: bytes, pos: int, end: int, name: str, code: int) -> tuple[str, int]:
+    """Type 7: sized bytes that must be UTF-8."""
+    data, pos = _sized(raw, pos, end, name, code)
+    try:
+        return data.decode("utf-8"), pos
+    except UnicodeDecodeError:
+        raise ProtocolError(f"string header {name!r} is not valid UTF-8") from None
+
+
+def _timestamp(raw: bytes, pos: int, end: int, name: str, code: int) -> tuple[_dt.datetime, int]:
+    """Type 8: milliseconds since the epoch, as an aware UTC datetime."""
+    if pos + 8 > end:
+        raise ProtocolError(f"truncated value of timestamp header {name!r}")
+    (millis,) = _I64.unpack_from(raw, pos)
+    try:
+        return _EPOCH + _dt.timedelta(milliseconds=millis), pos + 8
+    except OverflowError:
+        raise ProtocolError(
+            f"timestamp header {name!r} ({millis} ms) is outside the datetime range"
+        ) from None
+
+
+def _uuid(raw: bytes, pos: int, end: int, name: str, code: int) -> tuple[uuid.UUID, int]:
+    """Type 9: sixteen raw bytes."""
+    if pos + 16 > end:
+        raise ProtocolError(f"truncated value of uuid header {name!r}")
+    return uuid.UUID(bytes=raw[pos : pos + 16]), pos + 16
+
+
+_VALUE_READERS: dict[int, _ValueReader] = {
+    0: _true,
+    1: _false,
+    2: _fixed_int,
+    3: _fixed_int,
+    4: _fixed_int,
+    5: _fixed_int,
+    6: _sized,
+    7: _string,
+    8: _timestamp,
+    9: _uuid,
+}
 
 _SHARED_HEADERS: dict[bytes, Headers] = {}  # header blocks seen, parsed (bounded)
 _SHARED_HEADERS_MAX = 256  # blocks kept, the first ones seen; never evicted
 _SHARED_BLOCK_MAX = 1024  # bytes: a larger block is parsed per decoder, never kept
 _EMPTY_HEADERS: Headers = MappingProxyType({})
 _new_message = tuple.__new__  # Message(...) without the extra Python-level frame
+# One global lookup each on the one-whole-message path, not a global and an attribute.
+_crc32 = zlib.crc32
+_unpack_prelude = _PRELUDE.unpack_from
+_unpack_u32 = _U32.unpack_from
 
 
 class Decoder:
@@ -215,6 +258,16 @@ class Decoder:
     equals ``crc32(message[:-4])`` once the first one matched.  A prelude identical
     to the last one verified in the same ``feed`` (a run of equal-size messages)
     is known good and not recomputed.
+
+    A message is read in four states: its prelude (the lengths and their checksum),
+    its headers, its payload and its trailer (the message checksum).  Each way a
+    chunk can hold messages has its own path: exactly one whole message (inline in
+    :meth:`feed`), the end of the message held from earlier chunks
+    (:meth:`_finish_held`, else :meth:`_resume`), every whole message after it
+    (:meth:`_whole_messages`, the hot loop) and the start of one at the end
+    (:meth:`_keep_tail`).  The fast paths check the states inline; the checks that
+    name a fault are :meth:`_check_prelude`, :meth:`_headers_for` (with
+    :func:`_parse_headers`) and :meth:`_fail_checksum`.
     """
 
     __slots__ = (
@@ -263,135 +316,23 @@ class Decoder:
         arrived intact is lost.
         """
         if self._error is None and not self._held and type(data) is bytes and len(data) >= 16:
-            # The usual chunk of a token stream: exactly one whole message.
-            total, headers_len, prelude_crc = _PRELUDE.unpack_from(data)
+            # The usual chunk of a token stream is exactly one whole message, checked
+            # here inline (a method call would cost a few percent of it): prelude,
+            # trailer (one CRC pass over the rest), headers, payload.  A fault is
+            # left to the general path, which names it.
+            total, headers_len, prelude_crc = _unpack_prelude(data)
             crc_at = total - 4
             if (
                 total == len(data)
-                and headers_len <= total - 16
-                and total <= self._max
-                and zlib.crc32(data[:8]) == prelude_crc
-                and zlib.crc32(memoryview(data)[8:crc_at], prelude_crc)
-                == _U32.unpack_from(data, crc_at)[0]
+                and 16 + headers_len <= total <= self._max
+                and _crc32(data[:8]) == prelude_crc
+                and _crc32(memoryview(data)[8:crc_at], prelude_crc) == _unpack_u32(data, crc_at)[0]
             ):
                 payload_at = 12 + headers_len
                 raw = data[12:payload_at]
                 headers = self._last_headers if raw == self._last_raw else self._headers_for(raw)
                 return [_new_message(Message, (headers, data[payload_at:crc_at]))]
-        self._raise_deferred()
-        out: list[Message] = []
-        try:
-            self._feed(data, out)
-        except ProtocolError:
-            if not out:
-                raise
-            self._deferred = True
-        return out
-
-    def _raise_deferred(self) -> None:
-        if self._error is not None:
-            if self._deferred:
-                self._deferred = False
-                # Raised afresh: the traceback shows the call that reports it.
-                raise self._error.with_traceback(None)
-            raise ProtocolError(f"decoder refused input after an earlier error: {self._error}")
-
-    def _feed(self, data: bytes | bytearray | memoryview, out: list[Message]) -> None:
-        if type(data) is not bytes:
-            data = bytes(data)  # also a private copy of a caller's mutable buffer
-        crc32 = zlib.crc32
-        view = memoryview(data)
-        pos = 0
-        if self._held:
-            parts = self._parts
-            stop = self._need - self._held  # where the held message ends in data (need > 0)
-            payload_at = 12 + self._hlen
-            if 4 <= stop <= len(data) and len(parts) == 1 and self._held >= payload_at:
-                # The usual way a message spans feeds: one held piece with its prelude
-                # (checked on arrival) and headers; the rest and the checksum in data.
-                first = parts[0]
-                crc_at = stop - 4
-                actual = crc32(view[:crc_at], crc32(first))
-                (expected,) = _U32.unpack_from(data, crc_at)
-                if actual != expected:
-                    self._fail_checksum(expected, actual)
-                raw = bytes(first[12:payload_at])
-                headers = self._last_headers if raw == self._last_raw else self._headers_for(raw)
-                payload = b"".join((first[payload_at:], view[:crc_at]))
-                out.append(_new_message(Message, (headers, payload)))
-                self._parts = []
-                self._held = self._need = 0
-                pos = stop
-            else:
-                pos = self._resume(data, out)
-                if self._held:
-                    return
-        # The hot loop: every message that lies whole in data, without a Python
-        # call of our own unless a header block differs from the previous one.
-        size = len(data)
-        unpack_prelude = _PRELUDE.unpack_from
-        unpack_u32 = _U32.unpack_from
-        unpack_crc_prelude = _CRC_PRELUDE.unpack_from
-        found: list[tuple[Headers, bytes]] = []  # made Messages in one C-level pass below
-        append = found.append
-        last_raw = self._last_raw
-        last_headers = self._last_headers
-        max_bytes = self._max
-        good_crc = good_total = good_hlen = -1
-        total = 0
-        if size - pos >= 12:
-            total, headers_len, prelude_crc = unpack_prelude(data, pos)
-        while total:
-            end = pos + total
-            if end > size:
-                break
-            # A prelude equal to the last one checked (equal-size messages) is not re-checked;
-            # a bad one stops the loop, and the code after it names the fault.
-            if prelude_crc != good_crc or total != good_total or headers_len != good_hlen:
-                if (
-                    headers_len > total - 16  # also catches total < 16
-                    or total > max_bytes
-                    or crc32(data[pos : pos + 8]) != prelude_crc
-                ):
-                    break
-                good_crc, good_total, good_hlen = prelude_crc, total, headers_len
-            crc_at = end - 4
-            actual = crc32(view[pos + 8 : crc_at], prelude_crc)
-            payload_at = pos + 12 + headers_len
-            raw = data[pos + 12 : payload_at]
-            if size - end >= 12:  # this checksum and the next prelude in one call
-                expected, total, headers_len, prelude_crc = unpack_crc_prelude(data, crc_at)
-            else:
-                expected = unpack_u32(data, crc_at)[0]
-                total = 0
-            if actual != expected or raw != last_raw:
-                try:
-                    if actual != expected:
-                        self._fail_checksum(expected, actual)
-                    last_headers = self._headers_for(raw)
-                    last_raw = self._last_raw
-                except ProtocolError:
-                    out += map(_new_message, repeat(Message), found)  # those came intact
-                    raise
-            append((last_headers, data[payload_at:crc_at]))
-            pos = end
-        if found:
-            out += map(_new_message, repeat(Message), found)
-        rest = size - pos
-        if rest:  # the start of a message: keep it, check its prelude once it is whole
-            if rest >= 12:  # total, headers_len, prelude_crc are this prelude's
-                if (
-                    crc32(data[pos : pos + 8]) == prelude_crc
-                    and headers_len <= total - 16
-                    and total <= max_bytes
-                ):
-                    self._need = total
-                    self._hlen = headers_len
-                else:
-                    self._check_prelude(data, pos)  # raises, naming the fault
-            # Large pieces by reference (data is immutable bytes), small ones gathered.
-            self._parts = [view[pos:] if rest >= 4096 else bytearray(view[pos:])]
-            self._held = rest
+        return self._feed(data)
 
     def close(self) -> None:
         """Declare the end of input; a partial message left over is a truncation."""
@@ -404,52 +345,63 @@ class Decoder:
                 f"({self._held}{wanted} bytes received)"
             )
 
-    # -- internals -----------------------------------------------------------------
+    # -- the paths through a chunk -------------------------------------------------
 
-    def _fail(self, reason: str) -> NoReturn:
-        self._error = ProtocolError(reason)
+    def _feed(self, data: bytes | bytearray | memoryview) -> list[Message]:
+        """The general path: end the held message, take the whole ones, keep the rest.
+
+        A fault that follows good messages waits for the next call, so that they
+        are returned first.
+        """
+        if self._error is not None:
+            self._raise_deferred()
+        if type(data) is not bytes:
+            data = bytes(data)  # also a private copy of a caller's mutable buffer
+        out: list[Message] = []
+        found: list[tuple[Headers, bytes]] = []  # the hot loop's, made Messages in one C pass
+        try:
+            try:
+                view = memoryview(data)
+                pos = self._finish_held(data, view, out) if self._held else 0
+                if not self._held:  # nothing held, or the held message ended in data
+                    if len(data) - pos >= 12:  # a whole prelude to start from
+                        pos = self._whole_messages(data, view, pos, found)
+                    if pos < len(data):
+                        self._keep_tail(data, view, pos)
+            finally:  # also after a fault: the messages found before it came intact
+                if found:
+                    out += map(_new_message, repeat(Message), found)
+        except ProtocolError:
+            if not out:
+                raise
+            self._deferred = True
+        return out
+
+    def _finish_held(self, data: bytes, view: memoryview, out: list[Message]) -> int:
+        """Continue the held message with ``data``; return how much of it was used.
+
+        The usual way a message spans chunks is one held piece with its prelude
+        (checked on arrival) and headers, and the rest of the payload and the
+        trailer at the start of ``data``: checked here, in one CRC pass over both.
+        Any other split is for :meth:`_resume`.
+        """
+        stop = self._need - self._held  # where the held message ends in data (need > 0)
+        payload_at = 12 + self._hlen
+        if not (4 <= stop <= len(data) and len(self._parts) == 1 and self._held >= payload_at):
+            return self._resume(data, out)
+        first = self._parts[0]
+        crc_at = stop - 4
+        actual = zlib.crc32(view[:crc_at], zlib.crc32(first))
+        (expected,) = _U32.unpack_from(data, crc_at)
+        if actual != expected:
+            self._fail_checksum(expected, actual)
+        raw = bytes(first[12:payload_at])
+        headers = self._last_headers if raw == self._last_raw else self._headers_for(raw)
+        payload = b"".join((first[payload_at:], view[:crc_at]))
+        out.append(_new_message(Message, (headers, payload)))
         self._parts = []
         self._held = self._need = 0
-        raise self._error
-
-    def _fail_checksum(self, expected: int, actual: int) -> NoReturn:
-        self._fail(
-            f"message checksum mismatch: expected 0x{expected:08x}, calculated 0x{actual:08x}"
-        )
-
-    def _check_prelude(self, buf: bytes, pos: int) -> int:
-        """Validate the prelude at ``pos``; return the total length, keep the headers length."""
-        total, headers_len, prelude_crc = _PRELUDE.unpack_from(buf, pos)
-        actual = zlib.crc32(buf[pos : pos + 8])
-        if actual != prelude_crc:
-            self._fail(
-                f"prelude checksum mismatch: expected 0x{prelude_crc:08x}, "
-                f"calculated 0x{actual:08x}"
-            )
-        if total < _MIN_MESSAGE:
-            self._fail(f"total length {total} is below the minimum message size {_MIN_MESSAGE}")
-        if headers_len > total - _MIN_MESSAGE:
-            self._fail(f"headers length {headers_len} does not fit in total length {total}")
-        if total > self._max:
-            self._fail(
-                f"message of {total} bytes exceeds max_message_bytes={self._max}; "
-                "refused before buffering it"
-            )
-        self._hlen = headers_len
-        return int(total)
-
-    def _hold(self, piece: bytes | memoryview) -> None:
-        """Keep ``piece`` of a partial message; check its prelude once it is whole."""
-        parts = self._parts
-        if len(piece) >= 4096:
-            parts.append(piece)  # input is immutable bytes: keep a reference, not a copy
-        elif parts and type(parts[-1]) is bytearray:
-            parts[-1] += piece
-        else:
-            parts.append(bytearray(piece))
-        self._held += len(piece)
-        if not self._need and self._held >= 12:
-            self._need = self._check_prelude(b"".join(self._span(0, 12)), 0)
+        return stop
 
     def _resume(self, data: bytes, out: list[Message]) -> int:
         """Continue the held partial message with ``data``; return how much of it was used."""
@@ -468,6 +420,98 @@ class Decoder:
         self._parts = []
         self._held = self._need = 0
         return stop
+
+    def _whole_messages(
+        self, data: bytes, view: memoryview, pos: int, found: list[tuple[Headers, bytes]]
+    ) -> int:
+        """Decode each message lying whole in ``data`` from the prelude at ``pos``.
+
+        Appends its headers and payload to ``found`` and returns where they end.
+        The hot loop, so its tricks are deliberate: globals and attributes read into
+        locals once; no Python call of our own unless a checksum fails or a header
+        block differs from the previous one; a prelude equal to the last one checked
+        is not re-checked; a message's checksum and the next prelude are unpacked in
+        one call; no Message made here (the caller makes them all in one C-level
+        pass).  A bad prelude stops the loop; :meth:`_keep_tail` names the fault.
+        """
+        crc32 = zlib.crc32
+        unpack_u32 = _U32.unpack_from
+        unpack_crc_prelude = _CRC_PRELUDE.unpack_from
+        append = found.append
+        last_raw = self._last_raw
+        last_headers = self._last_headers
+        max_bytes = self._max
+        size = len(data)
+        good_crc = good_total = good_hlen = -1
+        total, headers_len, prelude_crc = _PRELUDE.unpack_from(data, pos)
+        end = pos + total
+        while end <= size:  # the message at pos lies whole in data
+            # Prelude: checked unless equal to the last one checked (equal sizes).
+            if prelude_crc != good_crc or total != good_total or headers_len != good_hlen:
+                if (
+                    16 + headers_len <= total <= max_bytes
+                    and crc32(data[pos : pos + 8]) == prelude_crc
+                ):
+                    good_crc, good_total, good_hlen = prelude_crc, total, headers_len
+                else:
+                    break
+            # Trailer: the message checksum continues the prelude's over the rest.
+            crc_at = end - 4
+            actual = crc32(view[pos + 8 : crc_at], prelude_crc)
+            payload_at = pos + 12 + headers_len
+            raw = data[pos + 12 : payload_at]
+            if size - end >= 12:  # this checksum and the next prelude in one call
+                expected, total, headers_len, prelude_crc = unpack_crc_prelude(data, crc_at)
+            else:  # no next prelude in data
+                expected = unpack_u32(data, crc_at)[0]
+                total = size  # moves end past the data: the loop ends
+            # Headers: the previous block's while the bytes are equal.
+            if actual != expected or raw != last_raw:
+                last_headers = self._trailer_and_headers(expected, actual, raw)
+                last_raw = self._last_raw
+            # Payload: the one copy made of it.
+            append((last_headers, data[payload_at:crc_at]))
+            pos = end
+            end += total
+        return pos
+
+    def _trailer_and_headers(self, expected: int, actual: int, raw: bytes) -> Headers:
+        """The hot loop's rare case, out of its way: a bad checksum or a new header block."""
+        if actual != expected:
+            self._fail_checksum(expected, actual)
+        return self._headers_for(raw)
+
+    def _keep_tail(self, data: bytes, view: memoryview, pos: int) -> None:
+        """Hold the start of a message left at the end of ``data``; check its prelude if whole."""
+        rest = len(data) - pos
+        if rest >= 12:
+            total, headers_len, prelude_crc = _PRELUDE.unpack_from(data, pos)
+            if (
+                16 + headers_len <= total <= self._max
+                and zlib.crc32(data[pos : pos + 8]) == prelude_crc
+            ):
+                self._need = total
+                self._hlen = headers_len
+            else:
+                self._check_prelude(data, pos)  # raises, naming the fault
+        # Large pieces by reference (data is immutable bytes), small ones gathered.
+        self._parts = [view[pos:] if rest >= 4096 else bytearray(view[pos:])]
+        self._held = rest
+
+    # -- the held message ----------------------------------------------------------
+
+    def _hold(self, piece: bytes | memoryview) -> None:
+        """Keep ``piece`` of a partial message; check its prelude once it is whole."""
+        parts = self._parts
+        if len(piece) >= 4096:
+            parts.append(piece)  # input is immutable bytes: keep a reference, not a copy
+        elif parts and type(parts[-1]) is bytearray:
+            parts[-1] += piece
+        else:
+            parts.append(bytearray(piece))
+        self._held += len(piece)
+        if not self._need and self._held >= 12:
+            self._need = self._check_prelude(b"".join(self._span(0, 12)), 0)
 
     def _span(self, start: int, stop: int) -> list[memoryview]:
         """Views of bytes ``[start, stop)`` of the held pieces, without copying them."""
@@ -498,6 +542,29 @@ class Decoder:
             self._fail_checksum(expected, actual)
         return self._headers_for(head[12:]), b"".join(payload_views)
 
+    # -- the checks that name a fault, and the faults ------------------------------
+
+    def _check_prelude(self, buf: bytes, pos: int) -> int:
+        """Validate the prelude at ``pos``; return the total length, keep the headers length."""
+        total, headers_len, prelude_crc = _PRELUDE.unpack_from(buf, pos)
+        actual = zlib.crc32(buf[pos : pos + 8])
+        if actual != prelude_crc:
+            self._fail(
+                f"prelude checksum mismatch: expected 0x{prelude_crc:08x}, "
+                f"calculated 0x{actual:08x}"
+            )
+        if total < _MIN_MESSAGE:
+            self._fail(f"total length {total} is below the minimum message size {_MIN_MESSAGE}")
+        if headers_len > total - _MIN_MESSAGE:
+            self._fail(f"headers length {headers_len} does not fit in total length {total}")
+        if total > self._max:
+            self._fail(
+                f"message of {total} bytes exceeds max_message_bytes={self._max}; "
+                "refused before buffering it"
+            )
+        self._hlen = headers_len
+        return int(total)
+
     def _headers_for(self, raw: bytes | bytearray | memoryview) -> Headers:
         """Parsed headers of ``raw``, reusing the last block's when the bytes are equal.
 
@@ -517,6 +584,28 @@ class Decoder:
             self._last_headers = headers
             self._last_raw = raw
         return self._last_headers
+
+    def _fail_checksum(self, expected: int, actual: int) -> NoReturn:
+        """The trailer's fault."""
+        self._fail(
+            f"message checksum mismatch: expected 0x{expected:08x}, calculated 0x{actual:08x}"
+        )
+
+    def _fail(self, reason: str) -> NoReturn:
+        """Record the fault and drop the held message: the stream is never resynchronised."""
+        self._error = ProtocolError(reason)
+        self._parts = []
+        self._held = self._need = 0
+        raise self._error
+
+    def _raise_deferred(self) -> None:
+        """Raise the recorded fault: as itself if good messages went first, else as a refusal."""
+        if self._error is not None:
+            if self._deferred:
+                self._deferred = False
+                # Raised afresh: the traceback shows the call that reports it.
+                raise self._error.with_traceback(None)
+            raise ProtocolError(f"decoder refused input after an earlier error: {self._error}")
 
 
 # --- encoding ---------------------------------------------------------------------
