@@ -260,9 +260,7 @@ def _cli_commands(url: str) -> dict[str, list[str]]:
 def first_byte(command: list[str], root: Path) -> float:
     """Seconds from starting ``command`` to its first byte on standard output."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(root)
-    )
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(root))
     assert proc.stdout is not None
     got = proc.stdout.read(1)
     elapsed = time.perf_counter() - started
@@ -314,7 +312,7 @@ def main() -> None:
     if args.before:
         rows.insert(2, (f"{OURS} @ {args.before.name}", OURS, args.before.resolve()))
     with running_server() as url:
-        for name, program, root in rows:  # a warm-up: the disk cache, .pyc files
+        for _, program, root in rows:  # a warm-up: the disk cache, .pyc files
             wall_run(program, url, root)
         wall: dict[str, dict[str, list[float]]] = {label: {} for label, _, _ in rows}
         for _ in range(args.runs):  # interleaved rounds
