@@ -74,6 +74,7 @@ class BidiSide:
                 use_fips=config.use_fips_endpoint,
                 use_dualstack=config.use_dualstack_endpoint,
                 endpoint_url=self._endpoint_url,
+                http_endpoint_url=self.core.endpoint_url,
             )
 
         base_url = await asyncio.get_running_loop().run_in_executor(None, resolve)

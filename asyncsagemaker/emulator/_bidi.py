@@ -34,7 +34,7 @@ import time
 import urllib.parse
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import Any
 
 from h2.errors import ErrorCodes
@@ -73,6 +73,12 @@ _SCOPE = re.compile(r"Credential=([^/\s]+)/\d{8}/([^/\s]+)/")
 MEMBERS = tuple(
     Member(m.model_name, m.attribute, m.header.lower(), m.max_length, pattern=f"^{m.pattern}$")
     for m in BIDI_MEMBERS
+)
+#: The refusal of a stream to an endpoint whose model serves HTTP/1.1 calls only.  What
+#: the service answers there is not documented; this is the emulator's choice.
+NOT_BIDIRECTIONAL = (
+    f"Endpoint {{name}} of account {ACCOUNT_ID} does not support bidirectional streaming: "
+    "its model container does not accept bidirectional streams."
 )
 _ENVELOPE_OVERHEAD = 16 + 15 + 20 + 512  # framing, :date, :chunk-signature, inner headers
 _NO_FAULTS = BidiFaults()
@@ -374,6 +380,7 @@ class BidiServer:
         *,
         credentials: Callable[[], Mapping[str, str] | None],
         pick_variant: Callable[[str, str | None], str],
+        http_endpoints: Callable[[], Collection[str]] = tuple,
         faults: Mapping[str, BidiFaults] | None = None,
         token_delay: float = 0.02,
         host: str = "127.0.0.1",
@@ -388,6 +395,7 @@ class BidiServer:
         }
         self._credentials = credentials
         self._pick_variant = pick_variant
+        self._http_endpoints = http_endpoints
         self._faults = FaultTable(BidiFaults, faults)
         self.records: RecordRing[BidiRecord] = RecordRing(BIDI_RECORDS_KEPT, body_limit=None)
         self._host = host
@@ -491,6 +499,8 @@ class BidiServer:
         raise_if_any(problems)
         opener = self._models.get(name)
         if opener is None:
+            if name in self._http_endpoints():  # served, but by a model of HTTP/1.1 calls only
+                raise ServiceReply.validation(NOT_BIDIRECTIONAL.format(name=name))
             raise ServiceReply.validation(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
         variant = self._pick_variant(name, values["target_variant"])
         record.variant = variant
