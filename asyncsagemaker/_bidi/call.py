@@ -22,15 +22,18 @@ from collections.abc import AsyncIterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ProtocolError, SageMakerError, UsageError
+from ..errors import DeadlineExceededError, ProtocolError, SageMakerError, UsageError
 from ..eventstream import Decoder, Message
 from .events import BidiPart, CompletionState, encode_payload_part, parse_output_event
 from .model import OPERATION, check_members, parse_error, request_path
 from .signing import STREAMING_PAYLOAD, EventSigner
 
 if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
+
     from .._auth.credentials import CredentialSource
     from .._core import Core, Ready
+    from .._deadline import Deadline
     from .._telemetry.front import Telemetry
     from .._telemetry.hooks import Observer
     from .._transports.http2 import H2Stream, H2Transport
@@ -110,9 +113,11 @@ class DuplexStream:
         *,
         max_message_bytes: int,
         observer: Observer,
+        deadline: Deadline | None = None,
     ) -> None:
         self._stream = stream
         self._observer = observer
+        self._deadline = deadline
         self._failure: BaseException | None = None  # the first error the stream raised
         self._signer = signer
         self._credentials = credentials
@@ -169,7 +174,8 @@ class DuplexStream:
         async with self._send_lock:
             if self._input_ended or self._closed:
                 raise UsageError("send() after end_input() or after the stream was closed")
-            self._refresh_credentials()
+            # the credentials in force now sign this event (refreshed ones from here on)
+            self._signer.credentials = self._credentials.fresh() or await self._refresh()
             envelope = self._signer.sign(encode_payload_part(part, padding))
             try:
                 await self._stream.send(envelope)
@@ -185,17 +191,29 @@ class DuplexStream:
             self._input_ended = True
             if self._stream.input_closed:  # the service already asked us to stop
                 return
-            self._refresh_credentials()
+            self._signer.credentials = self._credentials.fresh() or await self._refresh()
             try:
                 await self._stream.send(self._signer.end_frame(), end_stream=True)
             except SageMakerError as error:
                 if not self._stream.input_closed:
                     raise self._tag(error) from None
 
-    def _refresh_credentials(self) -> None:
-        fresh = self._credentials.fresh()
-        if fresh is not None and fresh is not self._signer.credentials:
-            self._signer.credentials = fresh
+    async def _refresh(self) -> ReadOnlyCredentials:
+        """The credentials after the shared refresh, within the call's total deadline.
+
+        Each event is signed with the credentials in force when it is sent, as the
+        AWS Python SDK does (it resolves its identity for every event); near expiry
+        (botocore's mandatory window) that means waiting for the refresh first.
+        """
+        deadline = self._deadline
+        remaining = None if deadline is None else deadline.remaining()
+        try:
+            return await asyncio.wait_for(self._credentials.get(), remaining)
+        except asyncio.TimeoutError:
+            error = DeadlineExceededError("the call did not finish within total_timeout")
+            raise self._tag(error) from None
+        except SageMakerError as error:
+            raise self._tag(error) from None
 
     def _start_pump(self, source: AsyncIterable[SendValue]) -> None:
         async def pump() -> None:
@@ -332,6 +350,7 @@ class DuplexCall:
         base_url, transport = await side.connect(ready)
         name = self._endpoint_name
         observer = side.telemetry.start(ready, OPERATION, name, self._members, server=base_url)
+        deadline = core.deadline(started)
         headers = {
             "Content-Type": "application/vnd.amazon.eventstream",
             "X-Amz-Content-SHA256": STREAMING_PAYLOAD,
@@ -342,7 +361,7 @@ class DuplexCall:
             base_url + request_path(name),
             headers,
             b"",
-            deadline=core.deadline(started),
+            deadline=deadline,
             label=f"{OPERATION} {name}",
             observer=observer,
             send=transport.open,
@@ -357,4 +376,5 @@ class DuplexCall:
             ready.credentials,
             max_message_bytes=core.config.max_message_bytes,
             observer=observer,
+            deadline=deadline,
         )

@@ -208,9 +208,13 @@ class _InputParts:
         """The inner message, or None for the end frame; signatures checked when configured."""
         if self._ended:
             raise ProtocolError("an input event arrived after the end frame")
-        if self._verifier is not None:
-            inner = self._verifier.verify(envelope)
-            self._record.signatures_checked = self._verifier.count
+        verifier = self._verifier
+        if verifier is not None:
+            inner = verifier.verify(envelope)
+            record = self._record
+            record.signatures_checked = verifier.count
+            if len(record.signing_keys) != len(verifier.key_ids):
+                record.signing_keys = list(verifier.key_ids)
         else:
             inner = envelope.payload or None
         if inner is None:
@@ -489,6 +493,8 @@ class BidiServer:
         credentials = self._credentials()
         verify("POST", headers[":path"], received, b"", credentials, payload_hash=STREAMING_PAYLOAD)
         verifier = self._verifier(headers, credentials)
+        if verifier is not None:
+            record.signing_keys = list(verifier.key_ids)
         name = record.endpoint_name
         values = {m.attribute: headers.get(m.header) for m in MEMBERS}
         problems = endpoint_name_violations(name)
@@ -535,8 +541,11 @@ class BidiServer:
         if seed is None or scope is None:  # verify() refused these already
             raise ServiceReply(403, "InvalidSignatureException", "Malformed Authorization header")
         secret = credentials[scope[1]]
+        # Every known key may sign the later events: the client's credentials may be
+        # refreshed mid-stream, and the AWS SDKs then sign with the new ones.
         return EventVerifier(seed[1], secret, scope[2], max_skew=MAX_SKEW,
-                             clock=lambda: _dt.datetime.now(_dt.timezone.utc))  # fmt: skip
+                             clock=lambda: _dt.datetime.now(_dt.timezone.utc),
+                             keys=credentials, access_key=scope[1])  # fmt: skip
 
 
 def _container_reply(endpoint: str, refused: WebSocketRefused) -> ServiceReply:
