@@ -60,18 +60,20 @@ class BidiSide:
         return None if self._connected is None else self._connected[1]
 
     async def connect(self, ready: Ready) -> tuple[str, H2Transport]:
-        """The endpoint's base URL and the HTTP/2 transport, resolved once."""
+        """The endpoint's base URL and the HTTP/2 transport (with the proxy that
+        ``HTTP(S)_PROXY`` / ``NO_PROXY`` choose for that URL), resolved once."""
         if self._connected is not None:
             return self._connected
+        from .._config import proxy_for
         from .._transports.http2 import H2Transport
         from .endpoints import resolve_bidi_endpoint
 
         config = self.core.config
 
-        def resolve() -> str:
+        def resolve() -> tuple[str, str | None]:
             import botocore.loaders
 
-            return resolve_bidi_endpoint(
+            url = resolve_bidi_endpoint(
                 botocore.loaders.create_loader(),
                 ready.settings.region,
                 use_fips=config.use_fips_endpoint,
@@ -79,13 +81,15 @@ class BidiSide:
                 endpoint_url=self._endpoint_url,
                 http_endpoint_url=self.core.endpoint_url,
             )
+            return url, proxy_for(url)
 
-        base_url = await asyncio.get_running_loop().run_in_executor(None, resolve)
+        base_url, proxy = await asyncio.get_running_loop().run_in_executor(None, resolve)
         if self._connected is None:  # another task may have resolved it meanwhile
             transport = H2Transport(
                 ca_bundle=ready.settings.ca_bundle,
                 connect_timeout=config.connect_timeout,
                 read_timeout=config.read_timeout,
+                proxy=proxy,
             )
             self._connected = (base_url, transport)
         return self._connected

@@ -65,6 +65,7 @@ from ..errors import (
 )
 from .base import ChunkedBody, RawResponse, Request
 from .error_map import GENERIC_ROWS, REQUEST, ErrorMap
+from .tunnel import open_tunnel
 
 __all__ = ["CONNECTION_WINDOW", "MAX_PENDING_REPLIES", "H2Stream", "H2Transport"]
 
@@ -586,6 +587,9 @@ class H2Transport:
     ``ca_bundle`` is the CA file to trust for ``https://`` (the client's, from
     ``AWS_CA_BUNDLE`` or the profile); the TLS context is this transport's own,
     so that its ALPN ``h2`` never reaches the HTTP/1.1 pool's connections.
+    ``proxy`` (an ``http://`` URL) carries every connection through its ``CONNECT``
+    tunnel (:mod:`.tunnel`), TLS and ALPN inside it, as the HTTP/1.1 transport
+    honours ``HTTP(S)_PROXY`` and ``NO_PROXY``.
     """
 
     def __init__(
@@ -596,8 +600,10 @@ class H2Transport:
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
         keepalive: float | None = 30.0,
+        proxy: str | None = None,
     ) -> None:
         self._ca_bundle = ca_bundle
+        self._proxy = proxy
         self._ssl = ssl_context
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -666,14 +672,20 @@ class H2Transport:
         host = parts.hostname or ""
         tls = parts.scheme == "https"
         port = parts.port or (443 if tls else 80)
+        context = self._tls() if tls else None
         try:
-            opening = asyncio.open_connection(
-                host, port, ssl=self._tls() if tls else None, limit=_READ_SIZE
-            )
+            if self._proxy:
+                opening = open_tunnel(
+                    self._proxy, host, port, ssl_context=context, limit=_READ_SIZE
+                )
+            else:
+                opening = asyncio.open_connection(host, port, ssl=context, limit=_READ_SIZE)
             if self._connect_timeout is None:
                 reader, writer = await opening
             else:
                 reader, writer = await asyncio.wait_for(opening, self._connect_timeout)
+        except SageMakerError:
+            raise
         except asyncio.TimeoutError:
             raise ConnectTimeoutError(
                 f"could not connect to {origin} within connect_timeout "
