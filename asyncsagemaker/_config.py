@@ -30,6 +30,7 @@ __all__ = [
     "Settings",
     "check_endpoint_url",
     "check_region",
+    "proxy_for",
 ]
 
 RetryMode = Literal["standard", "adaptive", "legacy"]
@@ -198,7 +199,7 @@ class Config:
             max_attempts=max_attempts,
             ca_bundle=ca_bundle,
             ssl_context=_ssl_context(ca_bundle) if base_url.startswith("https:") else None,
-            proxy=_proxy_for(base_url),
+            proxy=proxy_for(base_url),
         )
 
     def _retry_settings(self, profile: Any) -> tuple[RetryMode, int]:
@@ -249,8 +250,9 @@ def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext | None:
         ) from None
 
 
-def _proxy_for(url: str) -> str | None:
-    """The proxy for ``url`` from HTTP(S)_PROXY / NO_PROXY, as botocore reads them."""
+def proxy_for(url: str) -> str | None:
+    """The proxy for ``url`` from HTTP(S)_PROXY / NO_PROXY, as botocore reads them (both
+    transports: HTTP/1.1 through aiohttp, HTTP/2 through a CONNECT tunnel)."""
     host = urlsplit(url).hostname or ""
     if urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]
         return None

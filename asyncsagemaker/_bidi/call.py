@@ -22,15 +22,18 @@ from collections.abc import AsyncIterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ProtocolError, SageMakerError, UsageError
+from ..errors import DeadlineExceededError, ProtocolError, SageMakerError, UsageError
 from ..eventstream import Decoder, Message
 from .events import BidiPart, CompletionState, encode_payload_part, parse_output_event
 from .model import OPERATION, check_members, parse_error, request_path
 from .signing import STREAMING_PAYLOAD, EventSigner
 
 if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
+
     from .._auth.credentials import CredentialSource
     from .._core import Core, Ready
+    from .._deadline import Deadline
     from .._telemetry.front import Telemetry
     from .._telemetry.hooks import Observer
     from .._transports.http2 import H2Stream, H2Transport
@@ -57,31 +60,36 @@ class BidiSide:
         return None if self._connected is None else self._connected[1]
 
     async def connect(self, ready: Ready) -> tuple[str, H2Transport]:
-        """The endpoint's base URL and the HTTP/2 transport, resolved once."""
+        """The endpoint's base URL and the HTTP/2 transport (with the proxy that
+        ``HTTP(S)_PROXY`` / ``NO_PROXY`` choose for that URL), resolved once."""
         if self._connected is not None:
             return self._connected
+        from .._config import proxy_for
         from .._transports.http2 import H2Transport
         from .endpoints import resolve_bidi_endpoint
 
         config = self.core.config
 
-        def resolve() -> str:
+        def resolve() -> tuple[str, str | None]:
             import botocore.loaders
 
-            return resolve_bidi_endpoint(
+            url = resolve_bidi_endpoint(
                 botocore.loaders.create_loader(),
                 ready.settings.region,
                 use_fips=config.use_fips_endpoint,
                 use_dualstack=config.use_dualstack_endpoint,
                 endpoint_url=self._endpoint_url,
+                http_endpoint_url=self.core.endpoint_url,
             )
+            return url, proxy_for(url)
 
-        base_url = await asyncio.get_running_loop().run_in_executor(None, resolve)
+        base_url, proxy = await asyncio.get_running_loop().run_in_executor(None, resolve)
         if self._connected is None:  # another task may have resolved it meanwhile
             transport = H2Transport(
                 ca_bundle=ready.settings.ca_bundle,
                 connect_timeout=config.connect_timeout,
                 read_timeout=config.read_timeout,
+                proxy=proxy,
             )
             self._connected = (base_url, transport)
         return self._connected
@@ -109,9 +117,11 @@ class DuplexStream:
         *,
         max_message_bytes: int,
         observer: Observer,
+        deadline: Deadline | None = None,
     ) -> None:
         self._stream = stream
         self._observer = observer
+        self._deadline = deadline
         self._failure: BaseException | None = None  # the first error the stream raised
         self._signer = signer
         self._credentials = credentials
@@ -168,7 +178,8 @@ class DuplexStream:
         async with self._send_lock:
             if self._input_ended or self._closed:
                 raise UsageError("send() after end_input() or after the stream was closed")
-            self._refresh_credentials()
+            # the credentials in force now sign this event (refreshed ones from here on)
+            self._signer.credentials = self._credentials.fresh() or await self._refresh()
             envelope = self._signer.sign(encode_payload_part(part, padding))
             try:
                 await self._stream.send(envelope)
@@ -184,17 +195,29 @@ class DuplexStream:
             self._input_ended = True
             if self._stream.input_closed:  # the service already asked us to stop
                 return
-            self._refresh_credentials()
+            self._signer.credentials = self._credentials.fresh() or await self._refresh()
             try:
                 await self._stream.send(self._signer.end_frame(), end_stream=True)
             except SageMakerError as error:
                 if not self._stream.input_closed:
                     raise self._tag(error) from None
 
-    def _refresh_credentials(self) -> None:
-        fresh = self._credentials.fresh()
-        if fresh is not None and fresh is not self._signer.credentials:
-            self._signer.credentials = fresh
+    async def _refresh(self) -> ReadOnlyCredentials:
+        """The credentials after the shared refresh, within the call's total deadline.
+
+        Each event is signed with the credentials in force when it is sent, as the
+        AWS Python SDK does (it resolves its identity for every event); near expiry
+        (botocore's mandatory window) that means waiting for the refresh first.
+        """
+        deadline = self._deadline
+        remaining = None if deadline is None else deadline.remaining()
+        try:
+            return await asyncio.wait_for(self._credentials.get(), remaining)
+        except asyncio.TimeoutError:
+            error = DeadlineExceededError("the call did not finish within total_timeout")
+            raise self._tag(error) from None
+        except SageMakerError as error:
+            raise self._tag(error) from None
 
     def _start_pump(self, source: AsyncIterable[SendValue]) -> None:
         async def pump() -> None:
@@ -331,6 +354,7 @@ class DuplexCall:
         base_url, transport = await side.connect(ready)
         name = self._endpoint_name
         observer = side.telemetry.start(ready, OPERATION, name, self._members, server=base_url)
+        deadline = core.deadline(started)
         headers = {
             "Content-Type": "application/vnd.amazon.eventstream",
             "X-Amz-Content-SHA256": STREAMING_PAYLOAD,
@@ -341,7 +365,7 @@ class DuplexCall:
             base_url + request_path(name),
             headers,
             b"",
-            deadline=core.deadline(started),
+            deadline=deadline,
             label=f"{OPERATION} {name}",
             observer=observer,
             send=transport.open,
@@ -356,4 +380,5 @@ class DuplexCall:
             ready.credentials,
             max_message_bytes=core.config.max_message_bytes,
             observer=observer,
+            deadline=deadline,
         )

@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final, Literal, Protocol
 
 from .._auth.keys import signing_key
@@ -134,8 +134,10 @@ class EventSigner:
 
     ``seed`` is the hex ``Signature=`` of the request's ``Authorization`` header.
     ``clock`` gives the time of each envelope (UTC; the default is the system
-    clock); ``credentials`` may be replaced per event (refreshed credentials are
-    used from the next event on).  Not thread-safe: one signer per stream.
+    clock); ``credentials`` may be replaced per event: refreshed credentials sign
+    from the next event on, the chain going on from the previous signature, as the
+    AWS Python SDK does (its event publisher resolves the identity for every event).
+    Not thread-safe: one signer per stream.
     """
 
     __slots__ = ("_clock", "_ended", "_keys", "_prior", "credentials")
@@ -207,9 +209,27 @@ class EventVerifier:
     arrived, never a re-encoding), or ``None`` for the end frame.  With
     ``max_skew`` each ``:date`` must lie within that much of ``clock()``.  After a
     failure every further call fails too.
+
+    ``secret_key`` (of ``access_key``, the request's) signs the first envelope.  A
+    client whose credentials were refreshed mid-stream signs the later ones with
+    the new key (an envelope does not name its key): ``keys`` (access key id to
+    secret) are the other keys an envelope may then be signed with, tried only when
+    the current key does not match, and kept from there on; :attr:`key_ids` lists
+    the keys that signed, in order.
     """
 
-    __slots__ = ("_clock", "_ended", "_failed", "_index", "_keys", "_max_skew", "_prior", "_secret")
+    __slots__ = (
+        "_clock",
+        "_ended",
+        "_failed",
+        "_index",
+        "_keys",
+        "_known",
+        "_max_skew",
+        "_prior",
+        "_secret",
+        "key_ids",
+    )
 
     def __init__(
         self,
@@ -220,10 +240,14 @@ class EventVerifier:
         service: str = SERVICE,
         max_skew: _dt.timedelta | None = None,
         clock: Clock | None = None,
+        keys: Mapping[str, str] | None = None,
+        access_key: str = "",
     ) -> None:
         self._prior = seed
         self._secret = secret_key
         self._keys = _Keys(region, service)
+        self._known = dict(keys or {})
+        self.key_ids: list[str] = [access_key]
         self._max_skew = max_skew
         self._clock = clock or _utc_now
         self._ended = False
@@ -274,19 +298,34 @@ class EventVerifier:
                     "clock_skew",
                 )
         payload = envelope.payload
-        expected = self._keys.sign(self._secret, self._prior, _millis(date), payload)
-        if not hmac.compare_digest(expected, signature):
+        millis = _millis(date)
+        expected = self._keys.sign(self._secret, self._prior, millis, payload)
+        if not hmac.compare_digest(expected, signature) and not self._changed_key(
+            signature, millis, payload
+        ):
             raise self._fail(
                 "the chunk signature does not match the one calculated from the previous "
                 "signature, the date and the payload",
                 "mismatch",
             )
-        self._prior = expected.hex()
+        self._prior = signature.hex()
         self._index += 1
         if not payload:
             self._ended = True
             return None
         return payload
+
+    def _changed_key(self, signature: bytes, millis: int, payload: bytes) -> bool:
+        """Whether another known key made ``signature``; if so it signs from here on."""
+        for access_key, secret in self._known.items():
+            if secret == self._secret:
+                continue
+            made = self._keys.sign(secret, self._prior, millis, payload)
+            if hmac.compare_digest(made, signature):
+                self._secret = secret
+                self.key_ids.append(access_key)
+                return True
+        return False
 
     def finish(self) -> None:
         """Declare the end of the request body: it must have ended with the end frame."""

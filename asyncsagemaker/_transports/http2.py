@@ -24,8 +24,16 @@ caller sends while it reads.  Its rules:
   :class:`~.errors.StreamInterruptedError`.
 * **Deadlines.** Up to the response headers, the caller's ``Deadline.scope()``
   holds; ``connect_timeout`` bounds the connection, ``read_timeout`` the wait for
-  the headers.  Afterwards only the total deadline applies (a silent duplex
-  stream is normal), through one watchdog timer per stream.
+  the headers.  Afterwards the total deadline applies (a silent duplex stream is
+  normal), through one watchdog timer per stream, to every wait of the stream:
+  for data, for window, and for the socket.  A send blocked on the socket (the
+  TCP send buffer full: the peer stopped reading although its window is open)
+  also ends after ``read_timeout`` without a byte leaving, and takes the
+  connection down with it, since every stream on it shares that socket.
+* **What the peer makes us queue is bounded.**  h2 answers PING and SETTINGS by
+  itself; a peer that floods them and never reads the answers would grow our
+  write buffer without limit.  More than :data:`MAX_PENDING_REPLIES` such
+  answers not yet taken by the socket close the connection, as nghttp2 does.
 """
 
 from __future__ import annotations
@@ -57,8 +65,9 @@ from ..errors import (
 )
 from .base import ChunkedBody, RawResponse, Request
 from .error_map import GENERIC_ROWS, REQUEST, ErrorMap
+from .tunnel import open_tunnel
 
-__all__ = ["CONNECTION_WINDOW", "H2Stream", "H2Transport"]
+__all__ = ["CONNECTION_WINDOW", "MAX_PENDING_REPLIES", "H2Stream", "H2Transport"]
 
 #: Socket, TLS and timeout failures; HTTP/2's own events are mapped where they arrive.
 _ERRORS = ErrorMap(GENERIC_ROWS)
@@ -67,6 +76,16 @@ _ERRORS = ErrorMap(GENERIC_ROWS)
 CONNECTION_WINDOW: Final = 16 * 1024 * 1024
 _READ_SIZE: Final = 65_536
 _DEFAULT_WINDOW: Final = 65_535
+#: Frames h2 queued by itself in answer to the peer (PING and SETTINGS ACKs, RST_STREAMs)
+#: that the socket has not taken yet; past this the peer floods us and reads nothing.
+#: nghttp2 allows 1,000 pending PING/SETTINGS ACKs (``NGHTTP2_DEFAULT_MAX_OBQ_FLOOD_ITEM``
+#: in lib/nghttp2_session.h, checked in ``nghttp2_session_add_ping`` and on each SETTINGS
+#: received) and then fails the session with ``NGHTTP2_ERR_FLOODED``; we count every
+#: answer h2 queues on its own against the same 1,000, after each read of the socket
+#: (so at most the answers to one read's frames, 64 KiB, come on top).
+MAX_PENDING_REPLIES: Final = 1000
+_FRAME_HEADER: Final = 9
+_CLOSE_GRACE: Final = 2.0  # seconds a closing connection may take to flush before abort
 
 
 def _code_name(code: int | None) -> str:
@@ -97,6 +116,7 @@ class H2Stream(ChunkedBody):
         self.ended = False  # the peer sent END_STREAM
         self.input_closed = False  # we sent END_STREAM, or the peer asked us to stop
         self._error: SageMakerError | None = None
+        self._failed: asyncio.Future[None] | None = None  # made by a send that must wait
         self._watchdog: Watchdog | None = None
         self._loop = asyncio.get_running_loop()
 
@@ -195,6 +215,17 @@ class H2Stream(ChunkedBody):
             self._error = error
         self._readable.set()
         self._responded.set()
+        failed = self._failed
+        if failed is not None and not failed.done():
+            failed.set_result(None)
+
+    def failure(self) -> asyncio.Future[None]:
+        """Done once the stream failed: what a send waiting on the socket also waits for."""
+        if self._failed is None:
+            self._failed = self._loop.create_future()
+            if self._error is not None:
+                self._failed.set_result(None)
+        return self._failed
 
     def _received(self, data: bytes, size: int) -> None:
         self._chunks.append((data, size))
@@ -217,6 +248,7 @@ class _Connection:
         writer: asyncio.StreamWriter,
         origin: str,
         keepalive: float | None,
+        write_timeout: float | None = None,
     ) -> None:
         self._reader = reader
         self._writer = writer
@@ -225,10 +257,18 @@ class _Connection:
         self.h2 = h2.connection.H2Connection(config=config)
         self.streams: dict[int, H2Stream] = {}
         self._window = asyncio.Event()
-        self._drain_lock = asyncio.Lock()
         self.usable = True  # takes new streams (no GOAWAY, not lost)
         self._lost: SageMakerError | None = None
         self._pinged = False
+        self._write_timeout = write_timeout
+        self._written = 0  # bytes handed to the socket's transport, ever
+        self._draining: asyncio.Task[None] | None = None  # one drain, shared by blocked sends
+        self._replies: deque[tuple[int, int]] = deque()  # (end offset, frames) not yet sent
+        self._pending_replies = 0
+        try:
+            self._low_water = int(writer.transport.get_write_buffer_limits()[0])
+        except (AttributeError, NotImplementedError):
+            self._low_water = 0
         loop = asyncio.get_running_loop()
         self.h2.local_settings = h2.settings.Settings(
             client=True, initial_values={h2.settings.SettingCodes.ENABLE_PUSH: 0}
@@ -248,6 +288,7 @@ class _Connection:
         data = self.h2.data_to_send()
         if data and not self._writer.is_closing():
             self._writer.write(data)
+            self._written += len(data)
 
     def open(self, request: Request) -> H2Stream:
         parts = urllib.parse.urlsplit(request.url)
@@ -306,13 +347,53 @@ class _Connection:
                 return
 
     async def _drain(self, stream: H2Stream) -> None:
-        async with self._drain_lock:
+        """Wait until the socket took what was written (asyncio's flow control).
+
+        Usually at once: below the transport's low mark, ``drain()`` never waits.
+        Above it the peer may read slowly or not at all, so the wait also ends when
+        the stream fails (its deadline, a reset, the connection lost), and after
+        ``read_timeout`` without a byte leaving.
+        """
+        if self._writer.transport.get_write_buffer_size() > self._low_water:
+            await self._drain_slowly(stream)
+        else:
             try:
                 await self._writer.drain()
             except (ConnectionError, OSError, RuntimeError) as exc:
                 self._lose(StreamInterruptedError(f"the HTTP/2 connection was lost: {exc}"))
         if stream.error is not None:
             raise stream.error
+
+    async def _drain_slowly(self, stream: H2Stream) -> None:
+        draining = self._draining
+        if draining is None or draining.done():
+            draining = asyncio.get_running_loop().create_task(self._writer.drain())
+            draining.add_done_callback(_retrieve)
+            self._draining = draining
+        failed = stream.failure()
+        transport = self._writer.transport
+        sent = self._written - transport.get_write_buffer_size()
+        while not (draining.done() or failed.done()):
+            await asyncio.wait(
+                (draining, failed), timeout=self._write_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if draining.done() or failed.done():
+                break
+            now = self._written - transport.get_write_buffer_size()
+            if now > sent:  # the peer reads, slowly: wait again
+                sent = now
+                continue
+            self._lose(
+                ReadTimeoutError(
+                    "the service stopped reading: nothing could be written to the HTTP/2 "
+                    f"connection for read_timeout ({self._write_timeout:g} s)"
+                ),
+                grace=0.0,
+            )
+        if draining.done() and not draining.cancelled() and draining.exception() is not None:
+            self._lose(
+                StreamInterruptedError(f"the HTTP/2 connection was lost: {draining.exception()}")
+            )
 
     def acknowledge(self, stream_id: int, size: int) -> None:
         if size and self._lost is None:
@@ -334,7 +415,12 @@ class _Connection:
         self._window.set()
         self._window = asyncio.Event()
 
-    def _lose(self, error: SageMakerError) -> None:
+    def _lose(self, error: SageMakerError, *, grace: float = _CLOSE_GRACE) -> None:
+        """Fail every stream with ``error`` and close the socket.
+
+        What is still queued for the peer gets ``grace`` seconds to leave: a peer
+        that reads nothing would otherwise hold the socket (and its buffer) forever.
+        """
         self.usable = False
         if self._lost is None:
             self._lost = error
@@ -342,7 +428,13 @@ class _Connection:
             stream.fail(error)
         self.streams.clear()
         self._wake()
+        transport = self._writer.transport
         self._writer.close()
+        if transport.get_write_buffer_size():
+            if grace > 0:
+                asyncio.get_running_loop().call_later(grace, transport.abort)
+            else:
+                transport.abort()
 
     async def _ping(self, interval: float) -> None:
         while self._lost is None:
@@ -359,10 +451,17 @@ class _Connection:
 
     async def _read(self) -> None:
         try:
+            first = True
             while True:
                 data = await self._reader.read(_READ_SIZE)
                 if not data:
                     break
+                if first:
+                    first = False
+                    refusal = _not_http2(self.origin, data)
+                    if refusal is not None:
+                        self._lose(refusal, grace=0.0)
+                        return
                 try:
                     events = self.h2.receive_data(data)
                 except h2.exceptions.ProtocolError as exc:
@@ -370,6 +469,9 @@ class _Connection:
                     self._lose(
                         StreamInterruptedError(f"HTTP/2 protocol error from the service: {exc}")
                     )
+                    return
+                replies = self.h2.data_to_send()
+                if replies and self._flooded(replies):
                     return
                 for event in events:
                     self._dispatch(event)
@@ -381,6 +483,35 @@ class _Connection:
             self._lose(StreamInterruptedError("the HTTP/2 connection was closed"))
             raise
         self._lose(StreamInterruptedError("the service closed the HTTP/2 connection"))
+
+    def _flooded(self, replies: bytes) -> bool:
+        """Write what h2 answered by itself; True (and the connection lost) past the bound.
+
+        An answer counts as pending until the socket took every byte up to its end
+        (bytes written so far, less those the transport still holds).
+        """
+        if self._writer.is_closing():
+            return False
+        self._writer.write(replies)
+        self._written += len(replies)
+        pending = self._replies
+        frames = _frame_count(replies)
+        pending.append((self._written, frames))
+        self._pending_replies += frames
+        sent = self._written - self._writer.transport.get_write_buffer_size()
+        while pending and pending[0][0] <= sent:
+            self._pending_replies -= pending.popleft()[1]
+        if self._pending_replies <= MAX_PENDING_REPLIES:
+            return False
+        self._lose(
+            StreamInterruptedError(
+                f"the service flooded the HTTP/2 connection: more than {MAX_PENDING_REPLIES} "
+                "answers to its PING and SETTINGS frames wait for it to read them, so the "
+                "connection was closed"
+            ),
+            grace=0.0,
+        )
+        return True
 
     def _dispatch(self, event: h2.events.Event) -> None:
         stream = self.streams.get(getattr(event, "stream_id", 0) or 0)
@@ -441,7 +572,7 @@ class _Connection:
             with contextlib.suppress(h2.exceptions.H2Error):
                 self.h2.close_connection()
                 self._flush()
-        self._lose(StreamInterruptedError("the client was closed"))
+        self._lose(StreamInterruptedError("the client was closed"), grace=0.0)
         tasks = [t for t in (self._reading, self._keepalive) if t is not None]
         for task in tasks:
             task.cancel()
@@ -456,6 +587,9 @@ class H2Transport:
     ``ca_bundle`` is the CA file to trust for ``https://`` (the client's, from
     ``AWS_CA_BUNDLE`` or the profile); the TLS context is this transport's own,
     so that its ALPN ``h2`` never reaches the HTTP/1.1 pool's connections.
+    ``proxy`` (an ``http://`` URL) carries every connection through its ``CONNECT``
+    tunnel (:mod:`.tunnel`), TLS and ALPN inside it, as the HTTP/1.1 transport
+    honours ``HTTP(S)_PROXY`` and ``NO_PROXY``.
     """
 
     def __init__(
@@ -466,8 +600,10 @@ class H2Transport:
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
         keepalive: float | None = 30.0,
+        proxy: str | None = None,
     ) -> None:
         self._ca_bundle = ca_bundle
+        self._proxy = proxy
         self._ssl = ssl_context
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -536,14 +672,20 @@ class H2Transport:
         host = parts.hostname or ""
         tls = parts.scheme == "https"
         port = parts.port or (443 if tls else 80)
+        context = self._tls() if tls else None
         try:
-            opening = asyncio.open_connection(
-                host, port, ssl=self._tls() if tls else None, limit=_READ_SIZE
-            )
+            if self._proxy:
+                opening = open_tunnel(
+                    self._proxy, host, port, ssl_context=context, limit=_READ_SIZE
+                )
+            else:
+                opening = asyncio.open_connection(host, port, ssl=context, limit=_READ_SIZE)
             if self._connect_timeout is None:
                 reader, writer = await opening
             else:
                 reader, writer = await asyncio.wait_for(opening, self._connect_timeout)
+        except SageMakerError:
+            raise
         except asyncio.TimeoutError:
             raise ConnectTimeoutError(
                 f"could not connect to {origin} within connect_timeout "
@@ -559,7 +701,7 @@ class H2Transport:
                     f"{origin} did not negotiate HTTP/2 over TLS (ALPN chose {chosen!r}); "
                     "bidirectional streams need an HTTP/2 endpoint (port 8443 on AWS)"
                 )
-        return _Connection(reader, writer, origin, self._keepalive)
+        return _Connection(reader, writer, origin, self._keepalive, self._read_timeout)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -567,6 +709,36 @@ class H2Transport:
         await asyncio.gather(
             *(c.close() for pool in pools.values() for c in pool), return_exceptions=True
         )
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Take a shared drain's outcome, so that one nobody waits for any more is no warning."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _frame_count(data: bytes) -> int:
+    """How many HTTP/2 frames ``data`` (whole frames, as h2 writes them) holds."""
+    count = offset = 0
+    while offset + _FRAME_HEADER <= len(data):
+        offset += _FRAME_HEADER + int.from_bytes(data[offset : offset + 3], "big")
+        count += 1
+    return count
+
+
+def _not_http2(origin: str, data: bytes) -> ConfigurationError | None:
+    """The refusal when the server's first bytes are not HTTP/2's (an HTTP/1.x answer)."""
+    if data.startswith(b"HTTP/"):
+        status = data.split(b"\r\n", 1)[0][:100].decode("latin-1")
+        said = f"it answered {status!r} in HTTP/1.x"
+    elif len(data) > 3 and data[3] != 0x4:  # a server's first frame is its SETTINGS
+        said = "its first bytes are not an HTTP/2 SETTINGS frame"
+    else:
+        return None
+    return ConfigurationError(
+        f"{origin} does not speak HTTP/2: {said}. Bidirectional streams need an HTTP/2 "
+        "endpoint (port 8443 on AWS; the emulator's bidi_url, not its url)"
+    )
 
 
 def _origin(url: str) -> str:

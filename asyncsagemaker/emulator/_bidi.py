@@ -34,7 +34,7 @@ import time
 import urllib.parse
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import Any
 
 from h2.errors import ErrorCodes
@@ -73,6 +73,12 @@ _SCOPE = re.compile(r"Credential=([^/\s]+)/\d{8}/([^/\s]+)/")
 MEMBERS = tuple(
     Member(m.model_name, m.attribute, m.header.lower(), m.max_length, pattern=f"^{m.pattern}$")
     for m in BIDI_MEMBERS
+)
+#: The refusal of a stream to an endpoint whose model serves HTTP/1.1 calls only.  What
+#: the service answers there is not documented; this is the emulator's choice.
+NOT_BIDIRECTIONAL = (
+    f"Endpoint {{name}} of account {ACCOUNT_ID} does not support bidirectional streaming: "
+    "its model container does not accept bidirectional streams."
 )
 _ENVELOPE_OVERHEAD = 16 + 15 + 20 + 512  # framing, :date, :chunk-signature, inner headers
 _NO_FAULTS = BidiFaults()
@@ -202,9 +208,13 @@ class _InputParts:
         """The inner message, or None for the end frame; signatures checked when configured."""
         if self._ended:
             raise ProtocolError("an input event arrived after the end frame")
-        if self._verifier is not None:
-            inner = self._verifier.verify(envelope)
-            self._record.signatures_checked = self._verifier.count
+        verifier = self._verifier
+        if verifier is not None:
+            inner = verifier.verify(envelope)
+            record = self._record
+            record.signatures_checked = verifier.count
+            if len(record.signing_keys) != len(verifier.key_ids):
+                record.signing_keys = list(verifier.key_ids)
         else:
             inner = envelope.payload or None
         if inner is None:
@@ -374,6 +384,7 @@ class BidiServer:
         *,
         credentials: Callable[[], Mapping[str, str] | None],
         pick_variant: Callable[[str, str | None], str],
+        http_endpoints: Callable[[], Collection[str]] = tuple,
         faults: Mapping[str, BidiFaults] | None = None,
         token_delay: float = 0.02,
         host: str = "127.0.0.1",
@@ -388,6 +399,7 @@ class BidiServer:
         }
         self._credentials = credentials
         self._pick_variant = pick_variant
+        self._http_endpoints = http_endpoints
         self._faults = FaultTable(BidiFaults, faults)
         self.records: RecordRing[BidiRecord] = RecordRing(BIDI_RECORDS_KEPT, body_limit=None)
         self._host = host
@@ -481,6 +493,8 @@ class BidiServer:
         credentials = self._credentials()
         verify("POST", headers[":path"], received, b"", credentials, payload_hash=STREAMING_PAYLOAD)
         verifier = self._verifier(headers, credentials)
+        if verifier is not None:
+            record.signing_keys = list(verifier.key_ids)
         name = record.endpoint_name
         values = {m.attribute: headers.get(m.header) for m in MEMBERS}
         problems = endpoint_name_violations(name)
@@ -491,6 +505,8 @@ class BidiServer:
         raise_if_any(problems)
         opener = self._models.get(name)
         if opener is None:
+            if name in self._http_endpoints():  # served, but by a model of HTTP/1.1 calls only
+                raise ServiceReply.validation(NOT_BIDIRECTIONAL.format(name=name))
             raise ServiceReply.validation(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
         variant = self._pick_variant(name, values["target_variant"])
         record.variant = variant
@@ -525,8 +541,11 @@ class BidiServer:
         if seed is None or scope is None:  # verify() refused these already
             raise ServiceReply(403, "InvalidSignatureException", "Malformed Authorization header")
         secret = credentials[scope[1]]
+        # Every known key may sign the later events: the client's credentials may be
+        # refreshed mid-stream, and the AWS SDKs then sign with the new ones.
         return EventVerifier(seed[1], secret, scope[2], max_skew=MAX_SKEW,
-                             clock=lambda: _dt.datetime.now(_dt.timezone.utc))  # fmt: skip
+                             clock=lambda: _dt.datetime.now(_dt.timezone.utc),
+                             keys=credentials, access_key=scope[1])  # fmt: skip
 
 
 def _container_reply(endpoint: str, refused: WebSocketRefused) -> ServiceReply:

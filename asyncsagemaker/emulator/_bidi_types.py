@@ -60,6 +60,9 @@ class BidiRecord:
     ``"bad_input"``, ``"client_reset"`` (the client sent RST_STREAM; ``reset_code``
     is its error code), ``"client_disconnected"`` or ``"server_closed"``.
     ``model_cancelled`` is True when the model was stopped before it finished.
+    ``signing_keys`` (with ``credentials=``) are the access key ids whose keys signed
+    the request and then its events, in the order they came into use: a client whose
+    credentials were refreshed mid-stream signs the later events with the new key.
     ``ended`` is ``time.monotonic()`` once the model and the stream are done.
     """
 
@@ -75,6 +78,7 @@ class BidiRecord:
     bytes_received: int = 0
     bytes_sent: int = 0
     signatures_checked: int = 0
+    signing_keys: list[str] = field(default_factory=list)
     outcome: Outcome = "pending"
     error: str | None = None
     reset_code: int | None = None

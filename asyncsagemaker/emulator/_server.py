@@ -92,6 +92,7 @@ class Emulator:
             bidi_specs(specs) if bidi_models is None else bidi_models,
             credentials=lambda: self.credentials,
             pick_variant=self._endpoints.pick_variant,
+            http_endpoints=lambda: self._models,
             faults=bidi_faults,
             token_delay=token_delay,
             host=host,

@@ -124,3 +124,32 @@ def test_model_error_fields_and_odd_bodies() -> None:
     assert isinstance(odd, ModelError) and "gateway" in odd.message
     assert parse_error(418, {}, b"").message == "HTTP 418"
     assert parse_error(400, {}, b"[1, 2]").message == "[1, 2]"
+
+
+@pytest.mark.parametrize(
+    ("endpoint_url", "aws"),
+    [
+        ("https://runtime.sagemaker.us-east-1.amazonaws.com", True),
+        ("https://vpce-1a2b.runtime.sagemaker.us-east-1.vpce.amazonaws.com", True),
+        ("https://runtime.sagemaker.cn-north-1.amazonaws.com.cn", True),
+        ("https://runtime.sagemaker.us-east-1.api.aws", True),
+        ("http://127.0.0.1:8080", False),
+        ("https://sagemaker.internal.example", False),
+        ("https://amazonaws.com.example", False),
+    ],
+)
+def test_only_an_aws_endpoint_url_lets_streams_go_to_the_region(
+    endpoint_url: str, aws: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENDPOINT_VARIABLE, raising=False)
+    if aws:
+        url = resolve_bidi_endpoint(LOADER, "us-east-1", http_endpoint_url=endpoint_url)
+        assert url == "https://runtime.sagemaker.us-east-1.amazonaws.com:8443"
+    else:
+        with pytest.raises(ConfigurationError, match="bidi_endpoint_url"):
+            resolve_bidi_endpoint(LOADER, "us-east-1", http_endpoint_url=endpoint_url)
+    given = "http://127.0.0.1:9443"  # an HTTP/2 URL given always wins
+    chosen = resolve_bidi_endpoint(
+        LOADER, "us-east-1", endpoint_url=given, http_endpoint_url=endpoint_url
+    )
+    assert chosen == given
