@@ -21,7 +21,7 @@ next request gets a new one.  Needs ``pip install 'asyncsagemaker[openai]'``.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import httpx
@@ -137,7 +137,10 @@ def async_openai(
     else:
         http_client.auth = auth
     return openai_sdk.AsyncOpenAI(
-        base_url=base_url, api_key=API_KEY_PLACEHOLDER, http_client=http_client, **openai_kwargs
+        base_url=base_url,
+        api_key=API_KEY_PLACEHOLDER,
+        http_client=cast(Any, http_client),  # openai 3 types httpx2's, and takes httpx's too
+        **openai_kwargs,
     )
 
 
@@ -164,5 +167,8 @@ def openai(
     else:
         http_client.auth = auth
     return openai_sdk.OpenAI(
-        base_url=base_url, api_key=API_KEY_PLACEHOLDER, http_client=http_client, **openai_kwargs
+        base_url=base_url,
+        api_key=API_KEY_PLACEHOLDER,
+        http_client=cast(Any, http_client),  # openai 3 types httpx2's, and takes httpx's too
+        **openai_kwargs,
     )
