@@ -76,6 +76,7 @@ _CLI_WORDS = (
         "~/.aws (aws configure, aws sso login)",
     ),
     ("region_name ", "--region "),
+    ("expires_in must", "--expires-in must"),
     ("endpoint_url ", "--endpoint-url "),
 )
 _DEMO_KEY, _DEMO_SECRET = "DEMOACCESSKEY", "demo-secret-key"
