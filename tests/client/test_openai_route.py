@@ -346,26 +346,35 @@ async def test_spans_of_the_route_carry_no_token(emu: Emulator) -> None:
     assert call.attributes is not None and call.attributes["gen_ai.request.stream"] is True
 
 
+_ENVELOPE = '{"error": {"message": "%s", "type": "%s", "code": "%s"}}'
+_BODIES = [
+    (400, {}, _ENVELOPE % ("Endpoint x of account 1 not found.", "invalid_request_error",
+                           "validation_error"),
+     ValidationError, "validation_error", "Endpoint x of account 1 not found."),
+    (400, {}, _ENVELOPE % ("Received client error (400) from primary", "server_error",
+                           "model_error"),
+     ModelError, "model_error", "Received client error (400) from primary"),
+    (400, {}, '{"object": "error", "message": "max_tokens too large", '
+              '"type": "BadRequestError", "code": 400}',
+     ValidationError, "BadRequestError", "max_tokens too large"),
+    (422, {}, '{"error": "Input validation error", "error_type": "validation"}',
+     ServiceError, "validation", "Input validation error"),
+    (500, {"x-amzn-ErrorType": "InternalFailure"}, '{"message": "An internal failure."}',
+     InternalFailure, "InternalFailure", "An internal failure."),
+    (429, {}, '{"error": {"message": "Rate limit", "type": "rate_limit_error"}}',
+     ThrottlingException, "TooManyRequestsException", "Rate limit"),
+    (502, {}, "<html><body>502 Bad Gateway</body></html>", ServiceError, "502", "HTTP 502"),
+    (403, {"x-amzn-ErrorType": "AccessDeniedException"},
+     '{"Message": "User is not authorized to perform sagemaker:CallWithBearerToken"}',
+     ServiceError, "AccessDeniedException", "sagemaker:CallWithBearerToken (on '*')"),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("status", "headers", "body", "cls", "code", "message"),
-    [
-        (400, {}, b'{"error": {"message": "Endpoint x of account 1 not found.", "type": "invalid_request_error", "code": "validation_error"}}',
-         ValidationError, "validation_error", "Endpoint x of account 1 not found."),
-        (400, {}, b'{"error": {"message": "Received client error (400) from primary", "type": "server_error", "code": "model_error"}}',
-         ModelError, "model_error", "Received client error (400) from primary"),
-        (400, {}, b'{"object": "error", "message": "max_tokens too large", "type": "BadRequestError", "code": 400}',
-         ValidationError, "BadRequestError", "max_tokens too large"),
-        (422, {}, b'{"error": "Input validation error", "error_type": "validation"}',
-         ServiceError, "validation", "Input validation error"),
-        (500, {"x-amzn-ErrorType": "InternalFailure"}, b'{"message": "An internal failure occurred."}',
-         InternalFailure, "InternalFailure", "An internal failure occurred."),
-        (429, {}, b'{"error": {"message": "Rate limit", "type": "rate_limit_error"}}',
-         ThrottlingException, "TooManyRequestsException", "Rate limit"),
-        (502, {}, b"<html><body>502 Bad Gateway</body></html>", ServiceError, "502", "HTTP 502"),
-        (403, {"x-amzn-ErrorType": "AccessDeniedException"}, b'{"Message": "User is not authorized to perform sagemaker:CallWithBearerToken"}',
-         ServiceError, "AccessDeniedException", "sagemaker:CallWithBearerToken (on '*')"),
-    ],
-    ids=["openai-validation", "openai-model", "vllm", "tgi", "aws", "rate-limit", "html", "permission"],
+    _BODIES,
+    ids=["openai-validation", "openai-model", "vllm", "tgi", "aws", "rate-limit", "html",
+         "permission"],
 )  # fmt: skip
 def test_error_bodies_of_every_shape_become_typed_errors(
     status: int,
@@ -375,6 +384,6 @@ def test_error_bodies_of_every_shape_become_typed_errors(
     code: str,
     message: str,
 ) -> None:
-    error = parse_route_error(status, {"x-amzn-RequestId": "rid-1", **headers}, body)
+    error = parse_route_error(status, {"x-amzn-RequestId": "rid-1", **headers}, body.encode())
     assert type(error) is cls and error.code == code and error.status_code == status
     assert message in error.message and error.request_id == "rid-1"

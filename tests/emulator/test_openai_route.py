@@ -154,10 +154,14 @@ def test_a_token_for_another_region_is_refused(emu: Emulator) -> None:
 @pytest.mark.parametrize(
     ("options", "code", "words"),
     [
-        ({"service": "bedrock", "host": "sagemaker.amazonaws.com"}, "InvalidSignatureException", "scoped to correct service"),
-        ({"service": "bedrock"}, "InvalidBearerTokenException", "presign a request to sagemaker.amazonaws.com"),
-        ({"action": "GetCallerIdentity"}, "InvalidBearerTokenException", "not for this service's action"),
-        ({"service": "bedrock", "prefix": "bedrock-api-key-"}, "InvalidBearerTokenException", "must start with"),
+        ({"service": "bedrock", "host": "sagemaker.amazonaws.com"},
+         "InvalidSignatureException", "scoped to correct service"),
+        ({"service": "bedrock"},
+         "InvalidBearerTokenException", "presign a request to sagemaker.amazonaws.com"),
+        ({"action": "GetCallerIdentity"},
+         "InvalidBearerTokenException", "not for this service's action"),
+        ({"service": "bedrock", "prefix": "bedrock-api-key-"},
+         "InvalidBearerTokenException", "must start with"),
     ],
     ids=["service-scope", "service-host", "action", "bedrock-prefix"],
 )  # fmt: skip
