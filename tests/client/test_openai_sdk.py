@@ -13,7 +13,6 @@ from collections.abc import Callable
 import httpx
 import openai
 import pytest
-from langchain_openai import ChatOpenAI
 
 from asyncsagemaker import SageMakerRuntime
 from asyncsagemaker.emulator import Emulator, Invocation
@@ -47,7 +46,7 @@ async def test_the_async_sdk_streams_and_answers_whole(emu: Emulator) -> None:
             whole = await llm.chat.completions.create(model="", messages=MESSAGES, max_tokens=6)
             stream = await llm.chat.completions.create(
                 model="", messages=MESSAGES, max_tokens=6, stream=True,
-                stream_options={"include_usage": True},
+                extra_body={"stream_options": {"include_usage": True}},  # any openai 1.x
             )  # fmt: skip
             pieces, usage = [], None
             async for chunk in stream:
@@ -94,6 +93,8 @@ def test_the_sync_flow_keeps_working_across_token_refreshes(emu: Emulator) -> No
 
 @pytest.mark.anyio
 async def test_langchain_chat_openai_through_the_auth(emu: Emulator) -> None:
+    from langchain_openai import ChatOpenAI
+
     async with client_for(emu) as client:
         auth = BearerTokenAuth(client)
         async with httpx.AsyncClient(auth=auth) as async_http:
@@ -116,6 +117,8 @@ async def test_langchain_chat_openai_through_the_auth(emu: Emulator) -> None:
 
 
 def test_langchain_sync_invoke(emu: Emulator) -> None:
+    from langchain_openai import ChatOpenAI
+
     client = client_for(emu)
     with httpx.Client(auth=BearerTokenAuth(client)) as http:
         llm = ChatOpenAI(
