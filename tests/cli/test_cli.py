@@ -306,7 +306,7 @@ def test_invoke_on_the_openai_route(emulator: Emulator) -> None:
     assert streamed.returncode == 0, streamed.stderr
     whole = invoke(emulator, "demo", "--route", "openai", "--body", body)
     assert whole.returncode == 0, whole.stderr
-    assert streamed.stdout == whole.stdout and "You said \"Tell me" in whole.stdout
+    assert streamed.stdout == whole.stdout and 'You said "Tell me' in whole.stdout
     assert "finish reason length" in whole.stderr
     assert emulator.records[-1].operation == "ChatCompletions"
 

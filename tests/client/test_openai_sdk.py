@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import openai
@@ -25,6 +26,8 @@ MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [
     {"role": "user", "content": "Tell me about Zürich"}
 ]
 EmulatorFactory = Callable[..., Emulator]
+#: ChatOpenAI must have a key (never sent: the auth replaces it); a str in every version.
+UNUSED_KEY: Any = "unused"
 
 
 def client_for(emulator: Emulator, region: str = "us-east-1") -> SageMakerRuntime:
@@ -102,7 +105,7 @@ async def test_langchain_chat_openai_through_the_auth(emu: Emulator) -> None:
                 llm = ChatOpenAI(
                     model="demo",
                     base_url=client.openai_base_url("demo"),
-                    api_key=lambda: "unused",
+                    api_key=UNUSED_KEY,
                     http_client=sync_http,
                     http_async_client=async_http,
                     max_retries=0,
@@ -122,7 +125,7 @@ def test_langchain_sync_invoke(emu: Emulator) -> None:
     client = client_for(emu)
     with httpx.Client(auth=BearerTokenAuth(client)) as http:
         llm = ChatOpenAI(
-            model="demo", base_url=client.openai_base_url("demo"), api_key=lambda: "unused",
+            model="demo", base_url=client.openai_base_url("demo"), api_key=UNUSED_KEY,
             http_client=http, max_retries=0,
         )  # fmt: skip
         assert "Hello there" in str(llm.invoke("Hello there").content)
