@@ -230,26 +230,26 @@ class BearerTokens:
         self._clock = clock
         self._say_cuts = say_cuts
         self._lock = threading.Lock()
-        self._token: BearerToken | None = None
-        self._refresh_at = 0.0  # from then on a background refresh starts
-        self._wait_at = 0.0  # from then on callers wait for a new token
+        # (token, from when a background refresh starts, from when callers wait): one
+        # tuple, replaced whole, so a reader on any thread sees one consistent state
+        self._state: tuple[BearerToken | None, float, float] = (None, 0.0, 0.0)
         self._pending: concurrent.futures.Future[BearerToken] | None = None
         self._retry_after = 0.0  # a failed background refresh is not tried again before
 
     def __repr__(self) -> str:
-        token = self._token
+        token = self._state[0]
         state = "no token" if token is None else f"valid until {_amz_date(token.expires_at)}"
         return f"<BearerTokens expires_in={self.expires_in} {state}>"
 
     def current(self) -> BearerToken | None:
         """The token to send now, without waiting; ``None`` if the caller must wait."""
-        token = self._token
+        token, refresh_at, wait_at = self._state
         if token is None:
             return None
         now = self._clock()
-        if now < self._refresh_at:
+        if now < refresh_at:
             return token
-        if now >= self._wait_at:
+        if now >= wait_at:
             return None
         if now >= self._retry_after:
             self._start()  # in the background: this caller goes on with the current token
@@ -283,8 +283,7 @@ class BearerTokens:
     def invalidate(self) -> None:
         """Forget the token (the service refused it): the next caller waits for a new one."""
         with self._lock:
-            self._token = None
-            self._refresh_at = self._wait_at = 0.0
+            self._state = (None, 0.0, 0.0)
 
     def _start(self) -> concurrent.futures.Future[BearerToken]:
         with self._lock:
@@ -304,9 +303,9 @@ class BearerTokens:
             raise
         say_cut(token, cut_from, logging.WARNING if self._say_cuts else logging.DEBUG)
         lifetime = token.expires_in
+        refresh_at = token.expires_at - min(300.0, lifetime / 4)
+        wait_at = token.expires_at - min(60.0, lifetime / 10)
         with self._lock:
-            self._token = token
-            self._refresh_at = token.expires_at - min(300.0, lifetime / 4)
-            self._wait_at = token.expires_at - min(60.0, lifetime / 10)
+            self._state = (token, refresh_at, wait_at)
             self._pending = None
         return token
