@@ -120,6 +120,7 @@ class SageMakerRuntime:
         self._telemetry = Telemetry(tracer_provider, meter_provider, capture_content)
         self._gate = AdmissionGate()
         self._tokens: BearerTokens | None = None  # the OpenAI-compatible route's token
+        self._route_urls: dict[tuple[str, str | None], str] = {}
 
     def __repr__(self) -> str:
         core = self._core
@@ -249,14 +250,9 @@ class SageMakerRuntime:
         started: float,
     ) -> tuple[RawResponse, Observer]:
         """Send a Chat Completions body to the route until a 2xx answer's headers arrive."""
-        url = ready.base_url + chat_path(endpoint_name, component)
-        region = region_of_host(urlsplit(url).hostname or "")
-        if region is not None and region != ready.settings.region:
-            raise ConfigurationError(
-                f"the endpoint URL is in {region} but this client makes bearer tokens for "
-                f"{ready.settings.region}: the service would refuse them; use "
-                f"region_name={region!r}"
-            )
+        url = self._route_urls.get((endpoint_name, component))
+        if url is None:
+            url = self._route_url(ready, endpoint_name, component)
         data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         ready.operations["InvokeEndpoint"].members["body"].check(data)  # at most 6 MiB
         if self._gate.full():  # a burst of calls: start a few per turn of the loop
@@ -290,6 +286,20 @@ class SageMakerRuntime:
             authorizer=tokens,
         )
         return response, observer
+
+    def _route_url(self, ready: Ready, endpoint_name: str, component: str | None) -> str:
+        """The route's URL for these names, checked once and kept (the same few, over and over)."""
+        url = ready.base_url + chat_path(endpoint_name, component)
+        region = region_of_host(urlsplit(url).hostname or "")
+        if region is not None and region != ready.settings.region:
+            raise ConfigurationError(
+                f"the endpoint URL is in {region} but this client makes bearer tokens for "
+                f"{ready.settings.region}: the service would refuse them; use "
+                f"region_name={region!r}"
+            )
+        if len(self._route_urls) < _ROUTE_URLS_KEPT:
+            self._route_urls[(endpoint_name, component)] = url
+        return url
 
     # -- operations ----------------------------------------------------------------
 
@@ -687,6 +697,8 @@ class _SessionCalls:
     ) -> Generation:
         return await self._client._chat(endpoint_name, messages, sampling, kwargs, on_answer)
 
+
+_ROUTE_URLS_KEPT = 256
 
 #: Added to every HTTP/1.1 request after signing: the body as sent, never compressed.
 _UNSIGNED: Mapping[str, str] = {"Accept-Encoding": "identity"}

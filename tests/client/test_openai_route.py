@@ -379,7 +379,7 @@ _BODIES = [
 def test_error_bodies_of_every_shape_become_typed_errors(
     status: int,
     headers: dict[str, str],
-    body: bytes,
+    body: str,
     cls: type[ServiceError],
     code: str,
     message: str,
