@@ -11,6 +11,7 @@ bounds all of it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -18,13 +19,31 @@ import warnings
 from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from botocore.credentials import Credentials
 
 from ._admission import AdmissionGate
+from ._auth.bearer import (
+    MAX_EXPIRES_IN,
+    BearerTokens,
+    check_expires_in,
+    mint,
+    region_of_host,
+    say_cut,
+)
 from ._chat import sampling, split_chat_arguments
 from ._config import Config, check_endpoint_url, check_region
-from ._core import Core
+from ._core import Core, Ready
+from ._openai_route import (
+    OPERATION,
+    ROUTE_ANSWER,
+    base_path,
+    chat_path,
+    check_route,
+    parse_route_error,
+    route_arguments,
+)
 from ._operations import Operation
 from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
 from ._sessions import StatefulSession
@@ -33,10 +52,12 @@ from ._stream_call import StreamCall
 from ._telemetry.front import Telemetry
 from ._telemetry.hooks import Observer
 from ._transports.base import RawResponse, Transport
-from .errors import ConfigurationError, SageMakerError
+from .errors import ConfigurationError, SageMakerError, ServiceError, UsageError
 from .formats import Generation, TokenFormat, chat_body, parse_generation
 
 if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
+
     from ._bidi.call import BidiSide, DuplexCall
     from ._bidi.events import BidiPart
 
@@ -98,6 +119,8 @@ class SageMakerRuntime:
         self._bidi: BidiSide | None = None  # bidirectional streams: endpoint and HTTP/2 pool
         self._telemetry = Telemetry(tracer_provider, meter_provider, capture_content)
         self._gate = AdmissionGate()
+        self._tokens: BearerTokens | None = None  # the OpenAI-compatible route's token
+        self._route_urls: dict[tuple[str, str | None], str] = {}
 
     def __repr__(self) -> str:
         core = self._core
@@ -128,7 +151,7 @@ class SageMakerRuntime:
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         core = getattr(self, "_core", None)
-        if core is not None and core.ready is not None and not core.closed:
+        if core is not None and core.ready is not None and core.used and not core.closed:
             _warn(f"unclosed {self!r}: use `async with` or close()", ResourceWarning, stacklevel=1)
 
     @property
@@ -164,6 +187,119 @@ class SageMakerRuntime:
             close_body=close_body,
             call_kwargs=call_kwargs,
         )
+
+    # -- the OpenAI-compatible route ----------------------------------------------
+
+    async def bearer_token(self, expires_in: int = MAX_EXPIRES_IN) -> str:
+        """A bearer token for the OpenAI-compatible route, from this client's credentials.
+
+        Made for the client's region, offline, in a worker thread; valid for
+        ``expires_in`` seconds (1 to 43,200), or less when the client's temporary
+        credentials expire sooner (a warning says so).  It is a secret: never log it.
+        See docs/openai-route.md.
+        """
+        expires_in = check_expires_in(expires_in)
+        await self._core.get_ready()
+        loop = asyncio.get_running_loop()
+        token, cut_from = await loop.run_in_executor(None, mint, self._token_signer, expires_in)
+        say_cut(token, cut_from)
+        return token.value
+
+    def openai_base_url(self, endpoint_name: str, inference_component: str | None = None) -> str:
+        """The OpenAI SDK's ``base_url`` for an endpoint (or one of its inference components).
+
+        ``https://runtime.sagemaker.{region}.amazonaws.com/endpoints/{endpoint}/openai/v1``,
+        or under this client's ``endpoint_url``.  In async code, call it after the
+        client resolved its settings (``async with`` or a first call).
+        """
+        path = base_path(endpoint_name, inference_component)
+        core = self._core
+        if core.ready is not None:
+            return core.ready.base_url + path
+        if core.endpoint_url is not None:
+            return core.endpoint_url.rstrip("/") + path
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no event loop in this thread: reading files blocks nobody
+            return core.ready_blocking().base_url + path
+        raise UsageError(
+            "openai_base_url() needs the client's resolved region and endpoint: call it "
+            "inside `async with client:` (or after a first call), or pass endpoint_url"
+        )
+
+    def _token_signer(self) -> tuple[str, ReadOnlyCredentials, float | None]:
+        """In a worker thread: what a token is made from (``_auth.bearer.Signer``)."""
+        ready = self._core.ready_blocking()
+        credentials, expires = ready.credentials.frozen_blocking()
+        return ready.settings.region, credentials, expires
+
+    def _route_tokens(self) -> BearerTokens:
+        tokens = self._tokens
+        if tokens is None:
+            tokens = self._tokens = BearerTokens(
+                self._token_signer, self.config.bearer_token_lifetime
+            )
+        return tokens
+
+    async def _send_route(
+        self,
+        ready: Ready,
+        endpoint_name: str,
+        component: str | None,
+        body: dict[str, Any],
+        started: float,
+    ) -> tuple[RawResponse, Observer]:
+        """Send a Chat Completions body to the route until a 2xx answer's headers arrive."""
+        url = self._route_urls.get((endpoint_name, component))
+        if url is None:
+            url = self._route_url(ready, endpoint_name, component)
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        ready.operations["InvokeEndpoint"].members["body"].check(data)  # at most 6 MiB
+        if self._gate.full():  # a burst of calls: start a few per turn of the loop
+            await self._gate.wait()
+        stream = body.get("stream") is True
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream" if stream else "application/json",
+        }
+        params = {"inference_component_name": component}
+        observer = self._telemetry.start(ready, OPERATION, endpoint_name, params, body)
+        tokens = self._route_tokens()
+
+        def refused(status: int, headers: Mapping[str, str], body: bytes) -> ServiceError:
+            if status in (401, 403):
+                tokens.invalidate()  # whatever the reason, the next attempt makes a new one
+            return parse_route_error(status, headers, body)
+
+        core = self._core
+        response, _, _ = await core.send(
+            ready,
+            url,
+            headers,
+            data,
+            deadline=core.deadline(started),
+            label=f"{OPERATION} {endpoint_name}",
+            observer=observer,
+            send=ready.transport.send,
+            parse_error=refused,
+            unsigned=_UNSIGNED,
+            authorizer=tokens,
+        )
+        return response, observer
+
+    def _route_url(self, ready: Ready, endpoint_name: str, component: str | None) -> str:
+        """The route's URL for these names, checked once and kept (the same few, over and over)."""
+        url = ready.base_url + chat_path(endpoint_name, component)
+        region = region_of_host(urlsplit(url).hostname or "")
+        if region is not None and region != ready.settings.region:
+            raise ConfigurationError(
+                f"the endpoint URL is in {region} but this client makes bearer tokens for "
+                f"{ready.settings.region}: the service would refuse them; use "
+                f"region_name={region!r}"
+            )
+        if len(self._route_urls) < _ROUTE_URLS_KEPT:
+            self._route_urls[(endpoint_name, component)] = url
+        return url
 
     # -- operations ----------------------------------------------------------------
 
@@ -233,6 +369,7 @@ class SageMakerRuntime:
         temperature: float | None = None,
         top_p: float | None = None,
         stop: str | Sequence[str] | None = None,
+        route: str = "invoke",
         **kwargs: Any,
     ) -> StreamCall:
         """Stream a chat answer: an OpenAI-style Messages body, read as ``openai`` events.
@@ -240,9 +377,14 @@ class SageMakerRuntime:
         Keywords that are members of ``invoke_endpoint_with_response_stream``
         (``inference_component_name``, ``target_variant``, ``session_id``...) go to the
         call; any other keyword is a model parameter in the body (``model``, ``seed``...).
-        Returns the same awaitable / ``async with`` stream object.
+        Returns the same awaitable / ``async with`` stream object.  ``route="openai"``
+        sends the body to the endpoint's OpenAI-compatible route with a bearer token
+        instead (only ``inference_component_name`` of those members; see
+        docs/openai-route.md).
         """
         chosen = sampling(max_tokens, temperature, top_p, stop)
+        if check_route(route) == "openai":
+            return StreamCall(self._open_route_stream(endpoint_name, messages, chosen, kwargs))
         return StreamCall(self._open_chat_stream(endpoint_name, messages, chosen, kwargs))
 
     async def _open_chat_stream(
@@ -260,6 +402,29 @@ class SageMakerRuntime:
 
     _open_chat_stream.__qualname__ = "SageMakerRuntime.chat_stream"
 
+    async def _open_route_stream(
+        self,
+        endpoint_name: str,
+        messages: Sequence[Mapping[str, Any]],
+        sampling: dict[str, Any],
+        kwargs: dict[str, Any],
+    ) -> ResponseStream:
+        ready = self._core.ready or await self._core.get_ready()
+        component, model_params = route_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
+        body = chat_body(messages, **sampling, stream=True, **model_params)
+        started = time.monotonic()
+        response, observer = await self._send_route(ready, endpoint_name, component, body, started)
+        return ResponseStream(
+            response,
+            ROUTE_ANSWER,
+            started=started,
+            format="openai",
+            observer=observer,
+            framed=False,
+        )
+
+    _open_route_stream.__qualname__ = "SageMakerRuntime.chat_stream"
+
     async def chat(
         self,
         endpoint_name: str,
@@ -269,14 +434,49 @@ class SageMakerRuntime:
         temperature: float | None = None,
         top_p: float | None = None,
         stop: str | Sequence[str] | None = None,
+        route: str = "invoke",
         **kwargs: Any,
     ) -> Generation:
         """A whole chat answer (``invoke_endpoint``) as a :class:`Generation`.
 
-        The same body and keywords as :meth:`chat_stream`, without streaming.
+        The same body, keywords and ``route`` as :meth:`chat_stream`, without streaming.
         """
         chosen = sampling(max_tokens, temperature, top_p, stop)
+        if check_route(route) == "openai":
+            return await self._route_chat(endpoint_name, messages, chosen, kwargs)
         return await self._chat(endpoint_name, messages, chosen, kwargs)
+
+    async def _route_chat(
+        self,
+        endpoint_name: str,
+        messages: Sequence[Mapping[str, Any]],
+        sampling: dict[str, Any],
+        kwargs: dict[str, Any],
+    ) -> Generation:
+        """``chat(route="openai")``: the whole ``chat.completion`` as a Generation."""
+        ready = self._core.ready or await self._core.get_ready()
+        component, model_params = route_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
+        body = chat_body(messages, **sampling, stream=False, **model_params)
+        response, observer = await self._send_route(
+            ready, endpoint_name, component, body, time.monotonic()
+        )
+        request_id = response.headers.get("x-amzn-RequestId")
+        try:
+            data = await response.body.read_all()
+        except BaseException as exc:
+            response.body.abort()
+            observer.failed(exc)
+            raise
+        response.body.release()
+        try:
+            generation = parse_generation(data, "openai")
+        except SageMakerError as exc:
+            exc.request_id = request_id
+            observer.failed(exc)
+            raise
+        generation = dataclasses.replace(generation, request_id=request_id)
+        observer.generation(generation)
+        return generation
 
     async def _chat(
         self,
@@ -497,6 +697,8 @@ class _SessionCalls:
     ) -> Generation:
         return await self._client._chat(endpoint_name, messages, sampling, kwargs, on_answer)
 
+
+_ROUTE_URLS_KEPT = 256
 
 #: Added to every HTTP/1.1 request after signing: the body as sent, never compressed.
 _UNSIGNED: Mapping[str, str] = {"Accept-Encoding": "identity"}

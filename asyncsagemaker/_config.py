@@ -111,6 +111,8 @@ class Config:
     * ``max_pool_connections``: connections kept per client.  Each open stream holds
       one for its whole life, so this also bounds concurrent streams (others wait).
     * ``max_message_bytes``: the largest event-stream frame accepted.
+    * ``bearer_token_lifetime``: seconds a bearer token of the OpenAI-compatible
+      route is made for (1 to 43,200); it is refreshed ahead of its expiry.
     """
 
     connect_timeout: float | None = 60.0
@@ -126,6 +128,7 @@ class Config:
     use_dualstack_endpoint: bool = False
     tcp_keepalive: bool = False
     max_message_bytes: int = 16 + 128 * 1024 + 24 * 1024 * 1024
+    bearer_token_lifetime: int = 3600
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "total_timeout"):
@@ -144,6 +147,15 @@ class Config:
             raise ConfigurationError("backoff_base and max_backoff must be >= 0")
         if self.max_message_bytes < 16:
             raise ConfigurationError("max_message_bytes must be at least 16 (one empty frame)")
+        lifetime = self.bearer_token_lifetime
+        if (
+            isinstance(lifetime, bool)
+            or not isinstance(lifetime, int)
+            or not 1 <= lifetime <= 43200
+        ):
+            raise ConfigurationError(
+                f"bearer_token_lifetime must be 1 to 43200 seconds (12 hours), not {lifetime!r}"
+            )
 
     @classmethod
     def from_botocore(cls, config: Any) -> Config:

@@ -7,7 +7,8 @@ the attempt loop of every call, whatever its protocol: *wait, sign, send,
 classify*, with the send step passed in.  The HTTP/1.1 calls pass their transport's
 ``send``; the bidirectional call passes its HTTP/2 transport's ``open``.  So a call
 of either kind gets the same retries, deadline, closing rule, telemetry hooks and
-``amz-sdk-*`` headers.
+``amz-sdk-*`` headers.  How an attempt proves who sends it is SigV4 unless the call
+passes an :class:`Authorizer` (the OpenAI-compatible route's bearer token).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import dataclasses
 import platform
 import random
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import botocore
 import botocore.session
@@ -44,12 +46,23 @@ from .errors import (
     StreamError,
 )
 
-__all__ = ["Core", "ErrorParser", "Ready", "refusal"]
+__all__ = ["Authorizer", "Core", "ErrorParser", "Ready", "refusal"]
 
 _A = TypeVar("_A", bound=Answer)
 
 #: How a refusal's status, headers and body become the call's typed error.
 ErrorParser = Callable[[int, Mapping[str, str], bytes], SageMakerError]
+
+
+class Authorizer(Protocol):
+    """An attempt's proof of who sends it, in place of SigV4 (a bearer token, say).
+
+    Passed per call to :meth:`Core.send`.  ``authorize`` gets the attempt's URL,
+    headers (its own copy) and body, and returns the headers to send.
+    """
+
+    async def authorize(self, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]: ...
+
 
 _OPERATIONS: dict[str, dict[str, Operation]] = {}  # per botocore version
 _NO_HEADERS: Mapping[str, str] = {}
@@ -114,6 +127,8 @@ class Core:
         self._transport = transport
         self.ready: Ready | None = None
         self._ready_lock = asyncio.Lock()
+        self._resolving = threading.Lock()  # get_ready() and ready_blocking() resolve once
+        self.used = False  # get_ready() was called: an async user, who must close the client
         self.closed = False
 
     # -- resolved once -----------------------------------------------------------------
@@ -122,13 +137,25 @@ class Core:
         """What the client resolved; resolves it first (in a worker thread) if needed."""
         if self.closed:
             raise ClientClosedError("this client was closed; create a new one")
+        self.used = True
         ready = self.ready
         if ready is not None:
             return ready
         async with self._ready_lock:
             if self.ready is None:
                 loop = asyncio.get_running_loop()
-                self.ready = await loop.run_in_executor(None, self._resolve_blocking)
+                await loop.run_in_executor(None, self.ready_blocking)
+            assert self.ready is not None
+            return self.ready
+
+    def ready_blocking(self) -> Ready:
+        """What the client resolved, resolving it here if needed: only in a worker thread,
+        or in a thread without an event loop (the OpenAI SDK's synchronous client)."""
+        if self.closed:
+            raise ClientClosedError("this client was closed; create a new one")
+        with self._resolving:
+            if self.ready is None:
+                self.ready = self._resolve_blocking()
             return self.ready
 
     def _resolve_blocking(self) -> Ready:
@@ -214,26 +241,28 @@ class Core:
         parse_error: ErrorParser,
         payload_hash: str | None = None,
         unsigned: Mapping[str, str] = _NO_HEADERS,
-    ) -> tuple[_A, Request, ReadOnlyCredentials]:
+        authorizer: Authorizer | None = None,
+    ) -> tuple[_A, Request, ReadOnlyCredentials | None]:
         """Send until an answer's status is 2xx, within ``deadline``; tell ``observer``.
 
         Returns the answer, the request that got it and the credentials that signed
-        it (the bidirectional call's event signer chains from both).  ``headers`` are
+        it (the bidirectional call's event signer chains from both; ``None`` when an
+        ``authorizer`` proved it instead).  ``headers`` are
         signed (``payload_hash`` in place of the body's hash when given);
         ``unsigned`` are added after signing, with the user agent and the SDK's
-        invocation headers.  A failure, or a cancellation, is told to the observer,
-        then raised.
+        invocation headers.  ``authorizer`` replaces SigV4.  A failure, or a
+        cancellation, is told to the observer, then raised.
         """
         try:
             if deadline.at is None:
                 return await self._attempts(
                     ready, url, headers, body, deadline, label, observer, send, parse_error,
-                    payload_hash, unsigned,
+                    payload_hash, unsigned, authorizer,
                 )  # fmt: skip
             with deadline.scope():
                 return await self._attempts(
                     ready, url, headers, body, deadline, label, observer, send, parse_error,
-                    payload_hash, unsigned,
+                    payload_hash, unsigned, authorizer,
                 )  # fmt: skip
         except BaseException as exc:
             observer.failed(exc)
@@ -252,7 +281,8 @@ class Core:
         parse_error: ErrorParser,
         payload_hash: str | None,
         unsigned: Mapping[str, str],
-    ) -> tuple[_A, Request, ReadOnlyCredentials]:
+        authorizer: Authorizer | None,
+    ) -> tuple[_A, Request, ReadOnlyCredentials | None]:
         """Wait, sign, send, classify: as many times as the retry policy allows."""
         invocation_id = _invocation_id()
         retry = ready.retry
@@ -261,10 +291,14 @@ class Core:
                 await attempt.wait()
             if self.closed:
                 raise ClientClosedError("the client was closed while the call was under way")
-            credentials = ready.credentials.fresh() or await ready.credentials.get()
-            signed = ready.signer.sign(
-                credentials, url, dict(headers), body, payload_hash=payload_hash
-            )
+            credentials: ReadOnlyCredentials | None = None
+            if authorizer is None:
+                credentials = ready.credentials.fresh() or await ready.credentials.get()
+                signed = ready.signer.sign(
+                    credentials, url, dict(headers), body, payload_hash=payload_hash
+                )
+            else:
+                signed = await authorizer.authorize(url, dict(headers), body)
             signed["User-Agent"] = ready.user_agent
             signed.update(unsigned)
             signed["amz-sdk-invocation-id"] = invocation_id

@@ -15,6 +15,10 @@ Whatever view is read (parts, text, lines, SSE, tokens, events), the stream keep
 what it needs for :meth:`ResponseStream.final`: the events of a token view as they
 go, or the parts of any other view (up to :data:`RETAINED_BYTES`), decoded when
 ``final()`` is asked for.
+
+The OpenAI-compatible route answers with a plain HTTP body (Server-Sent Events), not
+an event stream: a stream made with ``framed=False`` hands out the body's chunks as
+its parts, with no event-stream decoder, and everything else is the same.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class ResponseStream:
     bytes and duration.  A stream can be iterated once (directly or through one
     of its views); :meth:`final` works after any of them.  ``format`` is the
     token format ``tokens()``, ``events()`` and ``final()`` use when not told.
+    ``framed=False``: the body is not an event stream; its chunks are the parts.
     """
 
     __slots__ = (
@@ -107,6 +112,7 @@ class ResponseStream:
         max_message_bytes: int | None = None,
         format: TokenFormat = "auto",
         observer: Observer = NO_OBSERVER,
+        framed: bool = True,
     ) -> None:
         self._body = response.body
         self._observer = observer
@@ -115,7 +121,9 @@ class ResponseStream:
         self.headers: Mapping[str, str] = response.headers
         self.format: TokenFormat = format
         self._started = started
-        self._decoder = Decoder(max_message_bytes) if max_message_bytes else Decoder()
+        self._decoder: Decoder | None = None
+        if framed:
+            self._decoder = Decoder(max_message_bytes) if max_message_bytes else Decoder()
         self._iterator: weakref.ref[AsyncGenerator[bytes, None]] | None = None
         self._view: weakref.ref[AsyncGenerator[Any, None]] | None = None
         self._iterated = False
@@ -170,7 +178,7 @@ class ResponseStream:
         if self._closed:
             raise StreamConsumedError("this stream is closed")
         self._iterated = True
-        iterator = self._iterate()
+        iterator = self._iterate() if self._decoder is not None else self._iterate_body()
         # Only a weak reference: an abandoned loop (`break` without `async with`)
         # drops the generator, and the event loop's finaliser closes the response.
         self._iterator = weakref.ref(iterator)
@@ -180,6 +188,7 @@ class ResponseStream:
         # One generator frame for the whole stream: a step is a resume, not a new
         # coroutine, which is what the bulk events/s figure measures.
         decoder = self._decoder
+        assert decoder is not None  # a framed stream
         part_headers: Headers | None = None  # the header block known to be a PayloadPart
         on_part = self._observer.on_part  # None unless telemetry is on
         try:
@@ -234,6 +243,50 @@ class ResponseStream:
             self._finish(reusable=False)
             raise
 
+    async def _iterate_body(self) -> AsyncGenerator[bytes, None]:
+        """The parts of a plain HTTP body: each chunk as it arrives (``framed=False``)."""
+        on_part = self._observer.on_part
+        try:
+            while True:
+                if self._closed:
+                    return
+                self._reading = True
+                try:
+                    chunk = await self._body.read_chunk()
+                except SageMakerError as exc:
+                    if self._aborted:
+                        return
+                    raise self._failed(exc) from exc.__cause__
+                finally:
+                    self._reading = False
+                if self._aborted:
+                    return
+                if not chunk:
+                    self._complete = True
+                    self._finish(reusable=True)
+                    return
+                if not self._parts:
+                    self._first_part_at = time.monotonic()
+                if on_part is not None:
+                    on_part()
+                self._parts += 1
+                self._bytes += len(chunk)
+                retained = self._retained
+                if retained is not None:
+                    self._retained_size += len(chunk)
+                    if self._retained_size > RETAINED_BYTES:
+                        self._retained = None
+                    else:
+                        retained.append(chunk)
+                yield chunk
+        except SageMakerError as exc:
+            self._note(exc)
+            self._finish(reusable=False)
+            raise
+        except BaseException:  # cancelled, closed, or a bug: not returned half-read
+            self._finish(reusable=False)
+            raise
+
     @staticmethod
     def _is_payload_part(headers: Headers, payload: bytes) -> bool:
         """True for a PayloadPart; False for an unknown event; raises for errors."""
@@ -246,7 +299,7 @@ class ResponseStream:
         """What a failed read means for the stream: the connection was lost, mid-message or not."""
         if not isinstance(exc, NetworkError) or isinstance(exc, StreamError):
             return exc  # timeouts, a closed client: as they are
-        if self._decoder.buffered:
+        if self._decoder is not None and self._decoder.buffered:
             return ProtocolError(
                 "truncated stream: the connection closed in the middle of a message "
                 f"({self._decoder.buffered} bytes of it received): {exc}"

@@ -18,6 +18,9 @@ real ``PayloadPart`` frames; the endpoint name picks what is sent:
 * ``first``: one part, ``b"first"``.
 
 ``POST /endpoints/{name}/invocations`` (``InvokeEndpoint``) answers ``b"first"`` whole.
+``POST /endpoints/first/openai/v1/chat/completions`` (the OpenAI-compatible route)
+answers any request with a ``Bearer sagemaker-api-key-`` token (not checked
+further) with :data:`FIRST_SSE`, one write of Server-Sent Events.
 """
 
 from __future__ import annotations
@@ -68,6 +71,11 @@ def paced_frames(count: int) -> tuple[bytes, ...]:
 
 
 FIRST_FRAME = encode(PAYLOAD_PART, FIRST_PAYLOAD)
+#: The OpenAI-compatible route's answer: one chunk event, then the end marker.
+FIRST_SSE = (
+    b'data: {"object":"chat.completion.chunk","choices":[{"index":0,'
+    b'"delta":{"content":"first"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -124,8 +132,26 @@ async def whole(request: web.Request) -> web.Response:
     return web.Response(body=FIRST_PAYLOAD, headers=headers)
 
 
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """The OpenAI-compatible route: a fixed SSE answer, written once."""
+    if not request.headers.get("Authorization", "").startswith("Bearer sagemaker-api-key-"):
+        return _error(403, "MissingAuthenticationTokenException", "no bearer token")
+    await request.read()
+    if request.match_info["name"] != "first":
+        return _error(400, "ValidationError", "only the endpoint 'first' is served here")
+    response = web.StreamResponse(
+        status=200,
+        headers={"Content-Type": "text/event-stream", "x-amzn-RequestId": str(uuid.uuid4())},
+    )
+    await response.prepare(request)
+    await response.write(FIRST_SSE)
+    await response.write_eof()
+    return response
+
+
 def make_app() -> web.Application:
     app = web.Application()
+    app.router.add_post("/endpoints/{name}/openai/v1/chat/completions", chat_completions)
     app.router.add_post("/endpoints/{name}/invocations-response-stream", invocations)
     app.router.add_post("/endpoints/{name}/invocations", whole)
     return app

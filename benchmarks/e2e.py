@@ -26,6 +26,10 @@ so a client that drops or merges parts fails the run instead of winning):
   client CPU per token (boto3 runs them on 1,000 threads), after an untimed round
   that leaves every client a warm connection per stream.
 
+``asyncsagemaker-openai`` is our client on the OpenAI-compatible route
+(``chat_stream(route="openai")``: a chat body built per call, the bearer token made
+once and cached, a plain SSE body): measured per call only, against the same floor.
+
 Floors are not clients but references: ``aiohttp`` is bare aiohttp (a request
 with a fixed header, the body read and discarded, no timeouts), what any client
 built on it must spend at least; ``aiohttp+decoder`` adds our event-stream
@@ -65,7 +69,10 @@ REGION = "us-east-1"
 KEYS = {"aws_access_key_id": "AKIDBENCH", "aws_secret_access_key": "benchmark-secret"}
 BODY = b'{"inputs": "hi"}'
 OURS = "asyncsagemaker"
-CLIENTS = ("asyncsagemaker", "aiobotocore", "boto3", "aiohttp", "aiohttp+decoder")
+#: Our client on the OpenAI-compatible route (bearer token, cached): per call only.
+OURS_OPENAI = "asyncsagemaker-openai"
+CLIENTS = ("asyncsagemaker", OURS_OPENAI, "aiobotocore", "boto3", "aiohttp", "aiohttp+decoder")
+ROUTE_MESSAGES = [{"role": "user", "content": "hi"}]
 LOOPS = {"boto3": ("threads",)}
 SCHEMES = ("http", "https")
 
@@ -210,6 +217,43 @@ async def _ours(spec: dict[str, Any], body: Callable[[Client], Awaitable[Any]]) 
                 return await _count(stream)
 
         return await body(Client(consume, open_, finish))
+
+
+async def _ours_openai(spec: dict[str, Any], body: Callable[[Client], Awaitable[Any]]) -> Any:
+    """``chat_stream(route="openai")``: a bearer token (made once, then cached) instead of
+    SigV4, a chat body built and checked per call, the SSE body's chunks as parts."""
+    import asyncsagemaker
+
+    config = asyncsagemaker.Config(max_pool_connections=spec["pool"])
+    async with asyncsagemaker.SageMakerRuntime(
+        REGION, endpoint_url=spec["url"], config=config, **KEYS
+    ) as client:
+
+        async def open_(name: str) -> Any:
+            return await client.chat_stream(name, ROUTE_MESSAGES, route="openai")
+
+        async def finish(stream: Any) -> tuple[int, bytes]:
+            async with stream:
+                data = b"".join([part async for part in stream])
+            return (1, _server.FIRST_PAYLOAD) if data == _server.FIRST_SSE else (0, data)
+
+        async def consume(name: str) -> tuple[int, bytes]:
+            return await finish(await open_(name))
+
+        return await body(Client(consume, open_, finish))
+
+
+async def _calls_only(client: Client, sizes: Sizes) -> dict[str, float]:
+    """Warm up, then the timed sequential one-part calls (the route serves nothing else)."""
+    out: dict[str, float] = {}
+    for _ in range(sizes.warmup_calls):
+        _check("warm-up", await client.consume("first"), 1, _server.FIRST_PAYLOAD)
+    with _timed(out, "call"):
+        for _ in range(sizes.calls):
+            got = await client.consume("first")
+            if got != (1, _server.FIRST_PAYLOAD):
+                _check("per call", got, 1, _server.FIRST_PAYLOAD)
+    return out
 
 
 async def _aiobotocore(spec: dict[str, Any], body: Callable[[Client], Awaitable[Any]]) -> Any:
@@ -378,6 +422,8 @@ def _client_runner(spec: dict[str, Any]) -> Callable[[Callable[[Client], Awaitab
         return lambda body: _aiobotocore(spec, body)
     if client in ("aiohttp", "aiohttp+decoder"):
         return lambda body: _floor(spec, body, decode=client == "aiohttp+decoder")
+    if client == OURS_OPENAI:
+        return lambda body: _ours_openai(spec, body)
     return lambda body: _ours(spec, body)
 
 
@@ -385,8 +431,9 @@ def child(spec: dict[str, Any]) -> dict[str, float]:
     sizes = Sizes(**spec["sizes"])
     if spec["client"] == "boto3":
         return _boto3(spec, sizes)
+    scenarios = _calls_only if spec["client"] == OURS_OPENAI else _scenarios
     result: dict[str, float] = _run_loop(
-        spec["loop"], _client_runner(spec)(lambda client: _scenarios(client, sizes))
+        spec["loop"], _client_runner(spec)(lambda client: scenarios(client, sizes))
     )
     return result
 
@@ -487,9 +534,9 @@ def spawn(mode: str, spec: dict[str, Any], wrapper: list[str] | None = None) -> 
 
 @dataclasses.dataclass
 class Metrics:
-    events_per_s: float
-    bulk_cpu_per_100k: float
-    paced_us_per_token: float
+    events_per_s: float | None  # None: a client measured per call only (the OpenAI route)
+    bulk_cpu_per_100k: float | None
+    paced_us_per_token: float | None
     call_us: float
     burst_lag_ms: float | None
     burst_open_s: float | None
@@ -506,11 +553,12 @@ def metrics(runs: list[dict[str, float]], sizes: Sizes) -> Metrics:
 
     paced, call = med("paced_cpu"), med("call_cpu")
     lag, opened = med("burst_max_lag"), med("burst_open_wall")
-    assert paced is not None and call is not None
+    assert call is not None
+    walls, cpus = _bulk(runs, "wall"), _bulk(runs, "cpu")
     return Metrics(
-        events_per_s=statistics.median(sizes.bulk_events / wall for wall in _bulk(runs, "wall")),
-        bulk_cpu_per_100k=statistics.median(_bulk(runs, "cpu")) * 100_000 / sizes.bulk_events,
-        paced_us_per_token=paced * 1e6 / (sizes.streams * sizes.tokens),
+        events_per_s=statistics.median(sizes.bulk_events / w for w in walls) if walls else None,
+        bulk_cpu_per_100k=statistics.median(cpus) * 100_000 / sizes.bulk_events if cpus else None,
+        paced_us_per_token=None if paced is None else paced * 1e6 / (sizes.streams * sizes.tokens),
         call_us=call * 1e6 / sizes.calls,
         burst_lag_ms=None if lag is None else lag * 1000,
         burst_open_s=opened,
@@ -525,6 +573,14 @@ def _row(cells: list[str], widths: list[int]) -> str:
 
 
 Key = tuple[str, str, str]  # client, loop, scheme
+
+
+def _cell(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    return "-" if ours is None or theirs is None else f"{ours / theirs:.2f}x"
 
 
 def print_table(results: dict[Key, Metrics], sizes: Sizes, rounds: int) -> None:
@@ -543,8 +599,8 @@ def print_table(results: dict[Key, Metrics], sizes: Sizes, rounds: int) -> None:
     for (client, loop, scheme), m in results.items():
         lag = "-" if m.burst_lag_ms is None else f"{m.burst_lag_ms:.0f}"
         opened = "-" if m.burst_open_s is None else f"{m.burst_open_s:.3f}"
-        cells = [f"{client} ({loop}, {scheme})", f"{m.events_per_s:,.0f}",
-                 f"{m.bulk_cpu_per_100k:.3f}", f"{m.paced_us_per_token:.1f}",
+        cells = [f"{client} ({loop}, {scheme})", _cell(m.events_per_s, ",.0f"),
+                 _cell(m.bulk_cpu_per_100k, ".3f"), _cell(m.paced_us_per_token, ".1f"),
                  f"{m.call_us:.0f}", lag, opened]  # fmt: skip
         print(_row(cells, widths))
     print()
@@ -555,23 +611,28 @@ def print_table(results: dict[Key, Metrics], sizes: Sizes, rounds: int) -> None:
     print(_row(["-" * w for w in widths], widths))
     for loop in ("asyncio", "uvloop"):
         for scheme in SCHEMES:
-            ours = results.get((OURS, loop, scheme))
-            for other in ("aiohttp", "aiohttp+decoder", "aiobotocore", f"{OURS}@before"):
-                theirs = results.get((other, loop, scheme))
-                if ours is None or theirs is None:
-                    continue
-                print(_row([f"/ {other} ({loop}, {scheme})",
-                            f"{ours.events_per_s / theirs.events_per_s:.2f}x",
-                            f"{ours.bulk_cpu_per_100k / theirs.bulk_cpu_per_100k:.2f}x",
-                            f"{ours.paced_us_per_token / theirs.paced_us_per_token:.2f}x",
-                            f"{ours.call_us / theirs.call_us:.2f}x"], widths))  # fmt: skip
+            for mine in (OURS, OURS_OPENAI):
+                ours = results.get((mine, loop, scheme))
+                for other in ("aiohttp", "aiohttp+decoder", "aiobotocore", f"{OURS}@before"):
+                    theirs = results.get((other, loop, scheme))
+                    if ours is None or theirs is None:
+                        continue
+                    label = f"/ {other} ({loop}, {scheme})"
+                    if mine != OURS:
+                        label = f"openai route {label}"
+                    print(_row([label,
+                                _ratio(ours.events_per_s, theirs.events_per_s),
+                                _ratio(ours.bulk_cpu_per_100k, theirs.bulk_cpu_per_100k),
+                                _ratio(ours.paced_us_per_token, theirs.paced_us_per_token),
+                                f"{ours.call_us / theirs.call_us:.2f}x"], widths))  # fmt: skip
 
 
 def instructions(urls: dict[str, str], ca: str, sizes: Sizes, before: str | None) -> dict[str, int]:
     """Instructions per one-part call (callgrind), for our client and the floors."""
     counted: dict[str, int] = {}
     plan = [("aiohttp", "http"), ("aiohttp+decoder", "http"), (OURS, "http"),
-            ("aiobotocore", "http"), ("aiohttp", "https"), (OURS, "https")]  # fmt: skip
+            (OURS_OPENAI, "http"), ("aiobotocore", "http"), ("aiohttp", "https"),
+            (OURS, "https")]  # fmt: skip
     if before:
         plan.insert(3, (f"{OURS}@before", "http"))
     for label, scheme in plan:
@@ -620,9 +681,13 @@ def print_targets(results: dict[Key, Metrics], counted: dict[str, int]) -> None:
         results.get((OURS, "asyncio", "http")),
         results.get(("aiohttp", "asyncio", "http")),
     )
-    if ours and floor:
+    if ours and floor and ours.paced_us_per_token and floor.paced_us_per_token:
         checks.append(("paced CPU per token <= 1.35x the floor",
                        ours.paced_us_per_token / floor.paced_us_per_token, 1.35))  # fmt: skip
+    route = results.get((OURS_OPENAI, "asyncio", "http"))
+    if route and floor:
+        checks.append(("openai route CPU per call <= 1.15x the floor",
+                       route.call_us / floor.call_us, 1.15))  # fmt: skip
     for loop in ("asyncio", "uvloop"):
         m = results.get((OURS, loop, "http"))
         if m and m.burst_lag_ms is not None:
@@ -680,9 +745,10 @@ def main() -> None:
                         "sizes": dataclasses.asdict(sizes)}  # fmt: skip
                 result = json.loads(spawn("--child", spec).strip().splitlines()[-1])
                 runs[config].append(result)
+                paced = result.get("paced_cpu")
                 print(f"round {round_no + 1}/{rounds} {client:24s} {loop:7s} {scheme:5s} "
-                      f"calls {result['call_cpu']:.2f}s CPU  paced {result['paced_cpu']:.2f}s CPU",
-                      flush=True)  # fmt: skip
+                      f"calls {result['call_cpu']:.2f}s CPU  paced "
+                      f"{'-' if paced is None else f'{paced:.2f}s'} CPU", flush=True)  # fmt: skip
         print(f"total {time.perf_counter() - started:.0f} s")
         counted = {}
         if not args.no_instructions and shutil.which("valgrind"):

@@ -6,13 +6,16 @@ reads anything outside the repository.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import datetime
 import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 import pytest
 
@@ -86,3 +89,32 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+def botocore_token(
+    credentials: Any,
+    region: str,
+    expires: int,
+    signed_at: int,
+    *,
+    service: str = "sagemaker",
+    action: str = "CallWithBearerToken",
+    prefix: str = "sagemaker-api-key-",
+    host: str | None = None,
+) -> str:
+    """A bearer token made the documented way with botocore's own ``SigV4QueryAuth``
+    (docs/protocol.md §8.1): an independent construction, and one that can be made
+    for another service, action or prefix."""
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest
+
+    host = host or f"{service}.amazonaws.com"
+    request = AWSRequest(
+        method="POST", url=f"https://{host}/", headers={"host": host}, params={"Action": action}
+    )
+    now = datetime.datetime.fromtimestamp(signed_at, datetime.timezone.utc).replace(tzinfo=None)
+    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=now):
+        auth = botocore.auth.SigV4QueryAuth(credentials, service, region, expires=expires)
+        auth.add_auth(request)
+    url = request.url.replace("https://", "") + "&Version=1"
+    return prefix + base64.b64encode(url.encode()).decode()

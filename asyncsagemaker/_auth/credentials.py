@@ -74,19 +74,42 @@ class CredentialSource:
         if not refresh.cancelled():
             refresh.exception()  # retrieved here, so no waiter left is no warning
 
-    async def _load(self) -> ReadOnlyCredentials:
-        loop = asyncio.get_running_loop()
-        if self._credentials is None:
+    def _resolved(self) -> Credentials:
+        """botocore's credentials object, found once (blocking: in a worker thread)."""
+        credentials = self._credentials
+        if credentials is None:
             try:
-                self._credentials = await loop.run_in_executor(None, self._resolve)
+                credentials = self._resolve()
             except Exception as exc:  # SSO expired, credential_process failed, ...
                 raise CredentialsError(f"could not load AWS credentials: {exc}") from exc
-            if self._credentials is None:
+            if credentials is None:
                 raise CredentialsError(
                     "no AWS credentials found: pass aws_access_key_id/aws_secret_access_key, "
                     "or configure them for botocore (environment, ~/.aws, SSO, roles...)"
                 )
-        credentials = self._credentials
+            self._credentials = credentials
+        return credentials
+
+    def frozen_blocking(self) -> tuple[ReadOnlyCredentials, float | None]:
+        """In a worker thread: frozen credentials and when they expire (epoch seconds).
+
+        For a bearer token, which is made from one version of the credentials
+        (botocore refreshes them first when needed) and must not outlive them;
+        ``None`` for credentials that do not expire.
+        """
+        credentials = self._resolved()
+        try:
+            frozen = credentials.get_frozen_credentials()
+        except Exception as exc:
+            raise CredentialsError(f"could not refresh AWS credentials: {exc}") from exc
+        expiry = getattr(credentials, "_expiry_time", None)  # RefreshableCredentials' own
+        return frozen, None if expiry is None else expiry.timestamp()
+
+    async def _load(self) -> ReadOnlyCredentials:
+        loop = asyncio.get_running_loop()
+        credentials: Credentials = self._credentials or await loop.run_in_executor(
+            None, self._resolved
+        )
         try:
             frozen = await loop.run_in_executor(None, credentials.get_frozen_credentials)
         except Exception as exc:

@@ -373,6 +373,7 @@ class DuplexCall:
             payload_hash=STREAMING_PAYLOAD,
         )
         # Every event's signature chains from the request's (protocol.md §6).
+        assert credentials is not None  # signed with SigV4: no authorizer was passed
         seed = request.headers["Authorization"].rsplit("Signature=", 1)[1]
         return DuplexStream(
             stream,

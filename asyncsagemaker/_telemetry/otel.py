@@ -82,10 +82,12 @@ _GENAI_OPERATIONS = {
     "InvokeEndpoint": "invoke_endpoint",
     "InvokeEndpointWithResponseStream": "invoke_endpoint",
     "InvokeEndpointWithBidirectionalStream": "invoke_endpoint_with_bidirectional_stream",
+    "ChatCompletions": "chat",  # the OpenAI-compatible route (always a chat body)
 }
 #: The operations whose parts are timed (first chunk, per chunk), and their protocols.
+#: A ``ChatCompletions`` call streams when its body says so.
 _STREAMING = frozenset(
-    {"InvokeEndpointWithResponseStream", "InvokeEndpointWithBidirectionalStream"}
+    {"InvokeEndpointWithResponseStream", "InvokeEndpointWithBidirectionalStream", "ChatCompletions"}
 )
 _PROTOCOLS = {"InvokeEndpointWithBidirectionalStream": "2"}
 #: Chat body keys that are request attributes, with the type each must have.
@@ -491,7 +493,7 @@ def _request_attributes(
     session_id = params.get("session_id")
     if isinstance(session_id, str) and session_id != "NEW_SESSION":
         attributes["gen_ai.conversation.id"] = session_id
-    if operation in _STREAMING:
+    if operation in _STREAMING and (chat is None or chat.get("stream", True) is True):
         attributes["gen_ai.request.stream"] = True
     if chat is not None and inst.tracer is not None:
         attributes.update(_chat_attributes(chat, inst.capture))

@@ -1,4 +1,5 @@
-"""The ``asyncsagemaker`` command line: ``invoke``, ``duplex``, ``batch``, ``emulate``, ``demo``.
+"""The ``asyncsagemaker`` command line: ``invoke``, ``duplex``, ``batch``, ``emulate``, ``demo``,
+``token``.
 
 Each sub-command lives beside the layer it drives; this module only builds the
 parser and dispatches, so ``--help`` stays fast and imports nothing heavy.
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show tracebacks and debug logging on errors"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from ._invoke import add_demo_arguments, add_invoke_arguments
+    from ._invoke import add_demo_arguments, add_invoke_arguments, add_token_arguments
 
     invoke = commands.add_parser(
         "invoke", help="invoke an endpoint; print the answer or its tokens as they arrive"
@@ -39,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="stream a chat answer from an embedded emulator through the real client"
     )
     add_demo_arguments(demo)
+    token = commands.add_parser(
+        "token",
+        help="print a bearer token for the OpenAI-compatible route (curl, other languages)",
+    )
+    add_token_arguments(token)
     from ._batch import add_batch_arguments
 
     add_batch_arguments(

@@ -1,10 +1,13 @@
-"""``asyncsagemaker invoke`` and ``asyncsagemaker demo``: tokens on stdout as they arrive.
+"""``asyncsagemaker invoke``, ``demo`` and ``token``: tokens on stdout as they arrive.
 
-``invoke`` calls a real endpoint (or any ``--endpoint-url``); ``demo`` starts the
+``invoke`` calls a real endpoint (or any ``--endpoint-url``), on SageMaker's own
+API or (``--route openai``) its OpenAI-compatible route; ``demo`` starts the
 emulator in-process on a free port and streams a chat answer through the very
 same client, signer and codecs.  Both print the answer flushed token by token,
-then one summary line on stderr.  Errors are one line each with an exit code per
-error class; ``--debug`` shows the traceback and the SDK's debug log.
+then one summary line on stderr.  ``token`` prints a bearer token for the
+OpenAI-compatible route (for curl, other languages, gateways).  Errors are one
+line each with an exit code per error class; ``--debug`` shows the traceback and
+the SDK's debug log.
 """
 
 from __future__ import annotations
@@ -39,7 +42,15 @@ from ..errors import (
 )
 from ..formats import FORMATS, WIRE_FORMATS
 
-__all__ = ["EXIT_CODES", "add_demo_arguments", "add_invoke_arguments", "run_demo", "run_invoke"]
+__all__ = [
+    "EXIT_CODES",
+    "add_demo_arguments",
+    "add_invoke_arguments",
+    "add_token_arguments",
+    "run_demo",
+    "run_invoke",
+    "run_token",
+]
 
 #: Exit status per error class (the first match in this order wins).
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
@@ -65,6 +76,7 @@ _CLI_WORDS = (
         "~/.aws (aws configure, aws sso login)",
     ),
     ("region_name ", "--region "),
+    ("expires_in must", "--expires-in must"),
     ("endpoint_url ", "--endpoint-url "),
 )
 _DEMO_KEY, _DEMO_SECRET = "DEMOACCESSKEY", "demo-secret-key"
@@ -80,6 +92,14 @@ def add_invoke_arguments(parser: argparse.ArgumentParser) -> None:
         "--body",
         default="{}",
         help="JSON text, @file for a file's bytes, or - for standard input (default {})",
+    )
+    parser.add_argument(
+        "--route",
+        choices=("invoke", "openai"),
+        default="invoke",
+        help="invoke: SageMaker's InvokeEndpoint API (SigV4, the default); openai: the "
+        "endpoint's OpenAI-compatible Chat Completions route (a bearer token; --body must "
+        "be a Chat Completions body)",
     )
     parser.add_argument("--stream", action="store_true", help="stream the answer as it comes")
     parser.add_argument(
@@ -113,8 +133,29 @@ def add_invoke_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run_invoke)
 
 
+def add_token_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--expires-in",
+        type=int,
+        default=43200,
+        metavar="SECONDS",
+        help="the token's lifetime, 1 to 43200 (12 hours, the default); shorter when the "
+        "credentials expire sooner",
+    )
+    parser.add_argument("--region", help="AWS region (else AWS_REGION or the profile's)")
+    parser.add_argument("--profile", help="a profile of ~/.aws/config")
+    parser.set_defaults(handler=run_token, endpoint_url=None, read_timeout=60.0)
+
+
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default=_DEMO_PROMPT, help="what to ask the demo model")
+    parser.add_argument(
+        "--route",
+        choices=("invoke", "openai"),
+        default="invoke",
+        help="openai: through the OpenAI-compatible route with a bearer token (the answer "
+        "is then in the vllm-chat format)",
+    )
     parser.add_argument(
         "--format", choices=WIRE_FORMATS, default="tgi", help="the model server format to emulate"
     )
@@ -201,8 +242,54 @@ async def _print_stream(
     )
 
 
+def _chat_request(body: Any) -> tuple[list[Any], dict[str, Any]]:
+    """``--body`` for ``--route openai``: the messages and the other keys of a chat body."""
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        raise ParamValidationError(
+            "--route openai sends a Chat Completions body: give --body a JSON object with "
+            "a 'messages' list"
+        )
+    rest = {key: value for key, value in body.items() if key not in ("messages", "stream")}
+    return body["messages"], rest
+
+
+async def _invoke_route(
+    client: SageMakerRuntime, args: argparse.Namespace, out: TextIO, body: Any
+) -> None:
+    messages, rest = _chat_request(body)
+    members = {
+        "content_type": args.content_type,
+        "accept": args.accept,
+        "custom_attributes": args.custom_attributes,
+        "target_variant": args.target_variant,
+        "target_container_hostname": args.target_container_hostname,
+        "inference_id": args.inference_id,
+        "session_id": args.session_id,
+        "target_model": args.target_model,
+    }
+    given = {key: value for key, value in members.items() if value is not None}
+    kwargs = {**rest, **given, "inference_component_name": args.inference_component}
+    err = sys.stderr
+    started = time.monotonic()
+    if not (args.stream or args.tokens):
+        answer = await client.chat(args.endpoint, messages, route="openai", **kwargs)
+        out.write(answer.text + "\n")
+        print(
+            f"finish reason {answer.finish_reason} | {answer.usage or 'no usage'} | "
+            f"{time.monotonic() - started:.3f} s | request id {answer.request_id or '-'}",
+            file=err,
+        )
+        return
+    async with client.chat_stream(args.endpoint, messages, route="openai", **kwargs) as stream:
+        pieces = stream.tokens(args.tokens) if args.tokens else stream.text(errors="replace")
+        await _print_stream(pieces, started, stream.request_id, out, err)
+
+
 async def _invoke(client: SageMakerRuntime, args: argparse.Namespace, out: TextIO) -> None:
     body, default_type = _read_body(args.body)
+    if args.route == "openai":
+        await _invoke_route(client, args, out, body)
+        return
     params: dict[str, Any] = {
         "body": body,
         "content_type": args.content_type or default_type,
@@ -296,6 +383,21 @@ def run_invoke(args: argparse.Namespace) -> int:
     return _run(main, args)
 
 
+def run_token(args: argparse.Namespace) -> int:
+    """The ``token`` sub-command: one bearer token on stdout, nothing else there."""
+
+    async def main(args: argparse.Namespace) -> None:
+        client = _client_from(args)
+        try:  # not `async with`: --expires-in is checked before credentials are looked for
+            token = await client.bearer_token(args.expires_in)
+        finally:
+            await client.close()
+        sys.stdout.write(token + "\n")
+        sys.stdout.flush()
+
+    return _run(main, args)
+
+
 def _demo_request(fmt: str, prompt: str, max_tokens: int) -> dict[str, Any]:
     """The request a client of each model server would send."""
     if fmt == "vllm-chat":
@@ -324,9 +426,14 @@ def run_demo(args: argparse.Namespace) -> int:
         err = sys.stderr
         emulator = Emulator(credentials={_DEMO_KEY: _DEMO_SECRET}, token_delay=args.token_delay)
         async with emulator:
+            if args.route == "openai":
+                where = "its OpenAI-compatible route (bearer token checked)"
+                speaks = "OpenAI chat completions"
+            else:
+                where, speaks = "SigV4 checked", args.format
             print(
-                f"emulator: SageMaker Runtime on {emulator.url} (SigV4 checked); "
-                f"endpoint 'demo' speaks {args.format}",
+                f"emulator: SageMaker Runtime on {emulator.url} ({where}); "
+                f"endpoint 'demo' speaks {speaks}",
                 file=err,
             )
             print(f"> {args.prompt}", file=err, flush=True)
@@ -337,8 +444,17 @@ def run_demo(args: argparse.Namespace) -> int:
                 aws_secret_access_key=_DEMO_SECRET,
             )
             async with client:
-                request = _demo_request(args.format, args.prompt, args.max_tokens)
                 started = time.monotonic()
+                if args.route == "openai":
+                    messages = [{"role": "user", "content": args.prompt}]
+                    async with client.chat_stream(
+                        "demo", messages, max_tokens=args.max_tokens, route="openai"
+                    ) as stream:
+                        await _print_stream(
+                            stream.tokens(), started, stream.request_id, sys.stdout, err
+                        )
+                    return
+                request = _demo_request(args.format, args.prompt, args.max_tokens)
                 async with client.invoke_endpoint_with_response_stream("demo", **request) as stream:
                     await _print_stream(
                         stream.tokens(args.format), started, stream.request_id, sys.stdout, err

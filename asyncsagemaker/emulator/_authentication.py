@@ -9,6 +9,7 @@ its row of the route table, so the pipeline never changes for it.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping
 from typing import Protocol, TypeAlias
 
@@ -26,6 +27,16 @@ class AuthSettings(Protocol):
     @property
     def credentials(self) -> Mapping[str, str] | None: ...
 
+    @property
+    def region(self) -> str:
+        """The region the emulator stands for: a bearer token must be scoped to it."""
+        ...
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The emulator's clock (``time.time``, unless a test moves it)."""
+        ...
+
 
 Authenticate: TypeAlias = Callable[[web.Request, bytes, AuthSettings], None]
 
@@ -33,7 +44,8 @@ Authenticate: TypeAlias = Callable[[web.Request, bytes, AuthSettings], None]
 def sigv4(request: web.Request, body: bytes, settings: AuthSettings) -> None:
     """SageMaker Runtime's check: SigV4 over the request exactly as received."""
     headers = list(request.headers.items())
-    verify(request.method, request.raw_path, headers, body, settings.credentials)
+    now = datetime.datetime.fromtimestamp(settings.clock(), datetime.timezone.utc)
+    verify(request.method, request.raw_path, headers, body, settings.credentials, now)
 
 
 def refuse(request: web.Request, body: bytes, settings: AuthSettings) -> None:

@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=int, default=8080, help="port to bind; 0 picks a free one (default 8080)"
     )
     parser.add_argument(
+        "--region",
+        default="us-east-1",
+        help="the region it stands for: bearer tokens of the OpenAI-compatible route must "
+        "be scoped to it (default us-east-1)",
+    )
+    parser.add_argument(
         "--bidi-port",
         type=int,
         default=None,
@@ -109,6 +115,7 @@ def _emulator_options(args: argparse.Namespace) -> dict[str, Any]:
         "token_delay": args.token_delay,
         "async_output_dir": args.async_dir,
         "bidi_port": args.bidi_port,
+        "region": args.region,
     }
 
 

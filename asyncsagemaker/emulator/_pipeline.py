@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import time
 import uuid
@@ -24,6 +25,7 @@ from typing import Protocol
 from aiohttp import web
 
 from ._answer_async import AsyncInvocations
+from ._answer_openai import answer_openai
 from ._answer_stream import answer_stream
 from ._answer_whole import answer_whole
 from ._authentication import AuthSettings
@@ -34,8 +36,17 @@ from ._records import RecordRing
 from ._replies import ServiceReply, render
 from ._routes import Route, find_route, is_health_check
 from ._sessions import SessionTable
-from ._types import ASYNC, INVOKE, NEW_SESSION, STREAM, Handler, Invocation, RequestRecord
-from ._validation import READ_LIMIT, check_body_size, read_members
+from ._types import (
+    ASYNC,
+    CHAT_COMPLETIONS,
+    INVOKE,
+    NEW_SESSION,
+    STREAM,
+    Handler,
+    Invocation,
+    RequestRecord,
+)
+from ._validation import READ_LIMIT, chat_stream_flag, check_body_size, read_members
 
 __all__ = ["Admitted", "RequestPipeline", "Settings"]
 
@@ -89,6 +100,7 @@ class RequestPipeline:
             INVOKE: self._answer_whole,
             STREAM: self._answer_stream,
             ASYNC: self._accept,
+            CHAT_COMPLETIONS: self._answer_openai,
         }
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -106,7 +118,7 @@ class RequestPipeline:
             response, detached = await self._serve(request, route, record)
             return response
         except ServiceReply as reply:
-            return await _refusal(request, reply, record)
+            return await _refusal(request, reply, record, route)
         except asyncio.CancelledError:
             if record.outcome == "pending":
                 record.outcome = "error" if self.closing else "client_disconnected"
@@ -140,9 +152,12 @@ class RequestPipeline:
         """The steps in the service's order; the response, and whether the record ends later."""
         body = await self._read_body(request, record)
         route.authenticate(request, body, self._settings)
-        members = read_members(route.operation, route.endpoint_name, record.headers)
+        members = read_members(
+            route.operation, route.endpoint_name, record.headers, route.component
+        )
         check_body_size(route.operation, len(body))
-        admitted = self._admit(record, body, members)
+        stream = chat_stream_flag(body) if route.operation == CHAT_COMPLETIONS else False
+        admitted = self._admit(record, body, members, stream)
         return await self._answers[route.operation](request, admitted)
 
     async def _read_body(self, request: web.Request, record: RequestRecord) -> bytes:
@@ -170,7 +185,11 @@ class RequestPipeline:
         return b"".join(chunks)
 
     def _admit(
-        self, record: RequestRecord, body: bytes, members: Mapping[str, str | None]
+        self,
+        record: RequestRecord,
+        body: bytes,
+        members: Mapping[str, str | None],
+        stream: bool = False,
     ) -> Admitted:
         """Let the request through as the service would: endpoint known, no request fault,
         session open; the invocation its model gets."""
@@ -186,7 +205,7 @@ class RequestPipeline:
         session_id = members.get("session_id")
         if session_id is not None and session_id != NEW_SESSION:
             self._sessions.check(name, session_id)
-        inv = _invocation(record, body, members, variant)
+        inv = _invocation(record, body, members, variant, stream)
         return Admitted(handler, inv, members, faults, record)
 
     # --- the answers, by operation ------------------------------------------------------
@@ -209,6 +228,15 @@ class RequestPipeline:
         )
         return response, False
 
+    async def _answer_openai(
+        self, request: web.Request, admitted: Admitted
+    ) -> tuple[web.StreamResponse, bool]:
+        answer = await run_model(admitted.handler, admitted.inv)
+        response = await answer_openai(
+            request, answer, admitted.inv, admitted.record, admitted.faults
+        )
+        return response, False
+
     async def _accept(
         self, request: web.Request, admitted: Admitted
     ) -> tuple[web.StreamResponse, bool]:
@@ -219,16 +247,31 @@ class RequestPipeline:
 
 
 def _joined_headers(request: web.BaseRequest) -> dict[str, str]:
-    """Received headers with lower-case names; repeated headers joined with ','."""
+    """Received headers with lower-case names; repeated headers joined with ','.
+
+    A bearer token is a secret (SigV4's signature is not): a record keeps only a
+    fingerprint of it, so that a test can still tell one token from another.
+    """
     joined: dict[str, str] = {}
     for name, value in request.headers.items():
         key = name.lower()
+        if key == "authorization" and value[:7].lower() == "bearer ":
+            value = _fingerprint(value)
         joined[key] = f"{joined[key]},{value}" if key in joined else value
     return joined
 
 
+def _fingerprint(authorization: str) -> str:
+    digest = hashlib.sha256(authorization.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"Bearer <redacted sha256:{digest[:16]}>"
+
+
 def _invocation(
-    record: RequestRecord, body: bytes, members: Mapping[str, str | None], variant: str
+    record: RequestRecord,
+    body: bytes,
+    members: Mapping[str, str | None],
+    variant: str,
+    stream: bool,
 ) -> Invocation:
     """What the model sees: the body and the operation's members, decoded."""
     fields = {key: value for key, value in members.items() if key in _INVOCATION_FIELDS}
@@ -239,17 +282,19 @@ def _invocation(
         headers=MappingProxyType(dict(record.headers)),
         variant=variant,
         request_id=record.request_id,
+        stream=stream,
         **fields,
     )
 
 
 async def _refusal(
-    request: web.Request, reply: ServiceReply, record: RequestRecord
+    request: web.Request, reply: ServiceReply, record: RequestRecord, route: Route
 ) -> web.Response:
-    """The error answer; the connection closes behind it when the reply says so."""
+    """The error answer, in the route's dialect; the connection closes behind it when the
+    reply says so."""
     record.status = reply.status
     record.outcome = reply.outcome
-    response = render(reply, record.request_id)
+    response = route.render(reply, record.request_id)
     if not reply.close:
         return response
     response.force_close()  # write it now; nothing more is read

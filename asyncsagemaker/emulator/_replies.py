@@ -9,13 +9,14 @@ the exception: an HTML page, as a load balancer in front of the service sends.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 from aiohttp import web
 
 from ._types import Outcome
 
-__all__ = ["ACCOUNT_ID", "REGION", "ServiceReply", "render"]
+__all__ = ["ACCOUNT_ID", "REGION", "Render", "ServiceReply", "render", "render_openai"]
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
@@ -77,3 +78,39 @@ def render(reply: ServiceReply, request_id: str) -> web.Response:
     document.update(reply.extra)
     document["message"] = reply.message
     return web.Response(status=reply.status, body=json.dumps(document).encode(), headers=headers)
+
+
+#: How a route family writes its refusals.
+Render: TypeAlias = Callable[[ServiceReply, str], web.Response]
+
+#: OpenAI error ``type`` words by status class, for the OpenAI-compatible route.
+_OPENAI_CODES = {"ValidationError": "validation_error", "ModelError": "model_error"}
+
+
+def render_openai(reply: ServiceReply, request_id: str) -> web.Response:
+    """A refusal on the OpenAI-compatible route: OpenAI's error envelope (docs/emulator.md).
+
+    ``{"error": {"message", "type", "code"}}`` as third parties saw the front door
+    answer there, with ``x-amzn-ErrorType`` and ``x-amzn-RequestId`` as on every
+    SageMaker answer; a load balancer's HTML page stays one.
+    """
+    if not reply.code:
+        return render(reply, request_id)
+    if reply.status in (401, 403):
+        kind = "authentication_error"
+    elif reply.code == "ModelError" or reply.status >= 500:
+        kind = "server_error"
+    else:
+        kind = "invalid_request_error"
+    error = {
+        "message": reply.message,
+        "type": kind,
+        "code": _OPENAI_CODES.get(reply.code, reply.code),
+    }
+    headers = {
+        "x-amzn-RequestId": request_id,
+        "x-amzn-ErrorType": reply.code,
+        "Content-Type": "application/json",
+    }
+    body = json.dumps({"error": error}).encode()
+    return web.Response(status=reply.status, body=body, headers=headers)

@@ -2,8 +2,11 @@
 
 Each row is a family of paths of one API dialect: a pattern on the raw path
 (still percent-encoded; group ``name`` is the endpoint, group ``op`` the
-operation), the operations its ``op`` names, and the authentication step every
-request of the family goes through.  A path that a family matches but whose
+operation, an optional group ``ic`` an inference component), the operations its
+``op`` names, the authentication step every request of the family goes through,
+and how its refusals are written.  Two rows: SageMaker Runtime's own API (SigV4,
+AWS's error bodies) and the OpenAI-compatible route (a bearer token, OpenAI's error
+envelope; docs/protocol.md §8).  A path that a family matches but whose
 ``op`` it does not know still names its endpoint (the record says which endpoint
 was asked for); the pipeline answers 404 for it.  Serving another dialect is
 adding a row here, with its authentication step in a module of its own (and its
@@ -19,7 +22,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ._authentication import Authenticate, refuse, sigv4
-from ._types import ASYNC, INVOKE, STREAM
+from ._bearer import bearer
+from ._replies import Render, render, render_openai
+from ._types import ASYNC, CHAT_COMPLETIONS, INVOKE, STREAM
 
 __all__ = ["ROUTES", "Route", "RouteFamily", "find_route", "is_health_check"]
 
@@ -31,6 +36,7 @@ class RouteFamily:
     pattern: re.Pattern[str]
     operations: Mapping[str, str]
     authenticate: Authenticate
+    render: Render = render
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class Route:
     endpoint_name: str = ""
     operation: str = ""
     authenticate: Authenticate = refuse
+    render: Render = render
+    component: str | None = None  # the inference component named in the path
 
 
 ROUTES: tuple[RouteFamily, ...] = (
@@ -53,6 +61,15 @@ ROUTES: tuple[RouteFamily, ...] = (
             }
         ),
         sigv4,
+    ),
+    RouteFamily(  # the OpenAI-compatible route, with a bearer token
+        re.compile(
+            r"^/endpoints/(?P<name>[^/]*)(?:/inference-components/(?P<ic>[^/]*))?"
+            r"/openai/v1/(?P<op>[a-z/_-]+)$"
+        ),
+        MappingProxyType({"chat/completions": CHAT_COMPLETIONS}),
+        bearer,
+        render_openai,
     ),
 )
 _NOWHERE = Route()
@@ -70,5 +87,8 @@ def find_route(path: str) -> Route:
         if match is not None:
             operation = family.operations.get(match["op"], "")
             name = urllib.parse.unquote(match["name"])
-            return Route(name, operation, family.authenticate)
+            component = match.groupdict().get("ic")
+            if component is not None:
+                component = urllib.parse.unquote(component)
+            return Route(name, operation, family.authenticate, family.render, component)
     return _NOWHERE

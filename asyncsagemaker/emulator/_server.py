@@ -11,7 +11,8 @@ HTTP/2 side for bidirectional streams (``_bidi``).
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -25,6 +26,7 @@ from ._faults import Faults, FaultTable
 from ._listeners import Listeners
 from ._pipeline import RequestPipeline
 from ._records import DEFAULT_BODY_LIMIT, DEFAULT_MAX_RECORDS, RecordRing
+from ._replies import REGION
 from ._sessions import DEFAULT_SESSION_TTL, SessionTable
 from ._types import Handler, RequestRecord
 
@@ -48,8 +50,10 @@ class Emulator:
     ``bidi_port`` opens the HTTP/2 listener for bidirectional streams (``0``: a free
     port; ``None``: none), serving ``bidi_models`` (default: the ``echo``, ``demo``
     and ``container:`` specs of ``models``) with ``bidi_faults``, over TLS too with
-    ``ssl_context``; see docs/bidirectional.md.  Use ``async with`` or
-    ``start()``/``close()``.
+    ``ssl_context``; see docs/bidirectional.md.  ``region`` is the region it stands
+    for (a bearer token of the OpenAI-compatible route must be scoped to it);
+    ``clock`` is what its signature and token checks take as the time (a test moves
+    it; settable while it runs).  Use ``async with`` or ``start()``/``close()``.
     """
 
     def __init__(
@@ -70,8 +74,16 @@ class Emulator:
         body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
         session_ttl: float = DEFAULT_SESSION_TTL,
         ssl_context: ssl.SSLContext | None = None,
+        region: str = REGION,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         _check_settings(ssl_context, body_timeout)
+        if not isinstance(region, str) or not region:
+            raise ValueError(f"region must be a region name such as 'us-east-1', not {region!r}")
+        if not callable(clock):
+            raise TypeError("clock must be a function returning the time (like time.time)")
+        self.region = region
+        self.clock: Callable[[], float] = clock
         specs = DEFAULT_MODELS if models is None else models
         self._endpoints = EndpointTable(specs, token_delay)
         self._models = self._endpoints.models  # the same dict: tests swap a model in it
@@ -131,6 +143,13 @@ class Emulator:
         host = f"[{self.host}]" if ":" in self.host else self.host
         scheme = "https" if self.ssl_context is not None else "http"
         return f"{scheme}://{host}:{self.port}"
+
+    def openai_base_url(self, endpoint: str, inference_component: str | None = None) -> str:
+        """The OpenAI SDK's ``base_url`` for ``endpoint`` on this emulator (``.../openai/v1``)."""
+        path = f"/endpoints/{endpoint}"
+        if inference_component is not None:
+            path += f"/inference-components/{inference_component}"
+        return f"{self.url}{path}/openai/v1"
 
     @property
     def signature_checks(self) -> str:

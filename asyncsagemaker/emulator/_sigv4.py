@@ -27,7 +27,7 @@ from botocore.credentials import Credentials
 
 from ._replies import ServiceReply
 
-__all__ = ["MAX_SKEW", "verify"]
+__all__ = ["MAX_SKEW", "MISMATCH", "SERVICE", "verify"]
 
 MAX_SKEW = _dt.timedelta(minutes=15)
 SERVICE = "sagemaker"
@@ -37,7 +37,7 @@ _AUTH = re.compile(
     r"(?P<service>[^/\s]+)/aws4_request,\s*SignedHeaders=(?P<signed>[^,\s]+),\s*"
     r"Signature=(?P<sig>[0-9a-f]{64})$"
 )
-_MISMATCH = (
+MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your AWS Secret Access Key and signing method. "
     "Consult the service documentation for details."
@@ -104,7 +104,7 @@ def verify(
     string_to_sign = signer.string_to_sign(request, signer.canonical_request(request))
     expected: str = signer.signature(string_to_sign, request)
     if not hmac.compare_digest(expected, match["sig"]):
-        raise _refuse("InvalidSignatureException", _MISMATCH)
+        raise _refuse("InvalidSignatureException", MISMATCH)
 
 
 def _authorization(received: Mapping[str, list[str]]) -> re.Match[str]:

@@ -24,6 +24,8 @@ __all__ = [
 INVOKE = "InvokeEndpoint"
 STREAM = "InvokeEndpointWithResponseStream"
 ASYNC = "InvokeEndpointAsync"
+#: The OpenAI-compatible route's Chat Completions (no service model names it: ours).
+CHAT_COMPLETIONS = "ChatCompletions"
 NEW_SESSION = "NEW_SESSION"  # the SessionId that asks the model to open a session
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -35,7 +37,9 @@ class Invocation:
 
     Members the operation does not define (``target_model`` on the streaming call,
     say) are ``None``, as the service strips them; ``headers`` still holds every
-    header that was received, with lower-case names.
+    header that was received, with lower-case names.  On the OpenAI-compatible route
+    (``operation`` ``"ChatCompletions"``) ``stream`` is the body's ``"stream"`` and
+    ``inference_component_name`` the path's component.
     """
 
     endpoint_name: str
@@ -55,11 +59,13 @@ class Invocation:
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     variant: str = "AllTraffic"
     request_id: str = ""
+    stream: bool = False
 
     @property
     def streaming(self) -> bool:
-        """True for ``InvokeEndpointWithResponseStream``: the answer goes out part by part."""
-        return self.operation == STREAM
+        """True when the answer goes out part by part: ``InvokeEndpointWithResponseStream``,
+        or a Chat Completions body with ``"stream": true``."""
+        return self.operation == STREAM or (self.operation == CHAT_COMPLETIONS and self.stream)
 
 
 @dataclass(frozen=True)

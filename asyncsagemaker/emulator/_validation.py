@@ -12,12 +12,13 @@ satisfy constraint: ...``, with the value hidden for sensitive members.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ._replies import ServiceReply
-from ._types import ASYNC, INVOKE, STREAM
+from ._types import ASYNC, CHAT_COMPLETIONS, INVOKE, STREAM
 
 __all__ = [
     "ENDPOINT_NAME",
@@ -26,6 +27,7 @@ __all__ = [
     "MEMBERS",
     "READ_LIMIT",
     "Member",
+    "chat_stream_flag",
     "check_body_size",
     "read_members",
 ]
@@ -114,6 +116,7 @@ MEMBERS: dict[str, list[Member]] = {
         *_common("x-amzn-sagemaker-accept", "content-type"),
         *_routed(_NAME_ANCHORED),
     ],
+    CHAT_COMPLETIONS: [],  # no members: the component is a path segment (see read_members)
     ASYNC: [
         *_common("x-amzn-sagemaker-accept", "x-amzn-sagemaker-content-type"),
         Member("InputLocation", "input_location", "x-amzn-sagemaker-inputlocation", 1024, 1,
@@ -192,11 +195,32 @@ def raise_if_any(problems: list[str]) -> None:
         )
 
 
+_COMPONENT_MEMBER = next(m for m in MEMBERS[STREAM] if m.name == "InferenceComponentName")
+
+
 def read_members(
-    operation: str, endpoint_name: str, headers: Mapping[str, str]
+    operation: str,
+    endpoint_name: str,
+    headers: Mapping[str, str],
+    component: str | None = None,
 ) -> dict[str, str | None]:
-    """The operation's members from ``headers`` (lower-case names), checked; others ignored."""
+    """The operation's members from ``headers`` (lower-case names), checked; others ignored.
+
+    On the OpenAI-compatible route the inference component comes from the path
+    (``component``); the header that names it on the other routes is refused there.
+    """
     problems = endpoint_name_violations(endpoint_name)
+    if operation == CHAT_COMPLETIONS:
+        if _COMPONENT_MEMBER.header in headers:
+            raise ServiceReply.validation(
+                "The X-Amzn-SageMaker-Inference-Component header is not accepted on the "
+                "OpenAI-compatible route: name the inference component in the path, "
+                "/endpoints/{endpoint}/inference-components/{component}/openai/v1/..."
+            )
+        if component is not None:
+            problems.extend(violations(_COMPONENT_MEMBER, component))
+        raise_if_any(problems)
+        return {"inference_component_name": component}
     values: dict[str, str | None] = {}
     for member in MEMBERS[operation]:
         value = headers.get(member.header)
@@ -217,3 +241,20 @@ def check_body_size(operation: str, size: int) -> None:
                 f"Member must have length less than or equal to {limit}"
             ]
         )
+
+
+def chat_stream_flag(body: bytes) -> bool:
+    """Whether a Chat Completions body asks to stream; 400 unless it is one (JSON with messages).
+
+    What an OpenAI-compatible container answers to anything else; the emulator says
+    it before the model runs.
+    """
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or not isinstance(document.get("messages"), list):
+        raise ServiceReply.validation(
+            "The body of a Chat Completions request must be a JSON object with a 'messages' list."
+        )
+    return document.get("stream") is True

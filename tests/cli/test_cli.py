@@ -269,3 +269,66 @@ def test_every_routing_option_reaches_the_service(emulator: Emulator) -> None:
     assert headers["x-amzn-sagemaker-target-container-hostname"] == "c1"
     assert headers["x-amzn-sagemaker-inference-id"] == "inf-7"
     assert headers["x-amzn-sagemaker-session-id"] == session
+
+
+def test_token_prints_a_token_the_emulator_accepts(emulator: Emulator) -> None:
+    import httpx
+
+    result = run_cli("token", "--region", "us-east-1", "--expires-in", "120")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert token.startswith("sagemaker-api-key-") and result.stdout.count("\n") == 1
+    assert token not in result.stderr
+    answer = httpx.post(
+        emulator.openai_base_url("demo") + "/chat/completions",
+        json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["token", "--region", "us-east-1", "--expires-in", "43201"], "--expires-in must be 1 to"),
+        (["token", "--region", "us-east-1", "--expires-in", "0"], "--expires-in must be 1 to"),
+    ],
+)
+def test_token_refuses_a_lifetime_out_of_range(args: list[str], words: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2 and words in result.stderr and not result.stdout
+
+
+def test_invoke_on_the_openai_route(emulator: Emulator) -> None:
+    body = '{"messages": [{"role": "user", "content": "Tell me about Zürich"}], "max_tokens": 6}'
+    streamed = invoke(emulator, "demo", "--route", "openai", "--tokens", "--body", body)
+    assert streamed.returncode == 0, streamed.stderr
+    whole = invoke(emulator, "demo", "--route", "openai", "--body", body)
+    assert whole.returncode == 0, whole.stderr
+    assert streamed.stdout == whole.stdout and 'You said "Tell me' in whole.stdout
+    assert "finish reason length" in whole.stderr
+    assert emulator.records[-1].operation == "ChatCompletions"
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--body", '{"inputs": "hi"}'], "a JSON object with a 'messages' list"),
+        (["--body", '{"messages": []}', "--target-variant", "blue"], "no place for target_variant"),
+    ],
+)
+def test_invoke_on_the_openai_route_refuses_before_sending(
+    emulator: Emulator, extra: list[str], words: str
+) -> None:
+    before = len(emulator.records)
+    result = invoke(emulator, "demo", "--route", "openai", *extra)
+    assert result.returncode == 2 and words in result.stderr
+    assert len(emulator.records) == before
+
+
+def test_demo_on_the_openai_route() -> None:
+    result = run_cli("demo", "--route", "openai", "--token-delay", "0", "--prompt", "hi")
+    reference = run_cli("demo", "--format", "vllm-chat", "--token-delay", "0", "--prompt", "hi")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == reference.stdout and "OpenAI-compatible route" in result.stderr
