@@ -288,3 +288,44 @@ async def test_debug_logs_hold_no_secret_signature_or_body(
     assert "attempt 1/3: HTTP 200" in text
     for secret in (SECRET, "TOKEN-MARKER", "Signature=", "BODY-MARKER", "ATTR-MARKER"):
         assert secret not in text
+
+
+# -- a storm of cancellations ----------------------------------------------------------
+
+
+@BOTH_LOOPS
+async def test_a_storm_of_streams_half_cancelled_raises_only_cancellations(
+    start_emulator: EmulatorFactory,
+) -> None:
+    """500 streams at once, 250 cancelled at random turns of the loop (in the admission
+    gate, sending, reading): each call ends as a success, a CancelledError or one of our
+    errors (it once raised ``ValueError: ... not in deque`` out of the gate)."""
+    import random
+
+    emu = start_emulator(credentials={AKID: SECRET})
+    rng = random.Random(20260101)
+    loop = asyncio.get_running_loop()
+
+    async def one(client: SageMakerRuntime) -> None:
+        async with client.invoke_endpoint_with_response_stream("echo", body=b"x" * 64) as stream:
+            async for _ in stream:
+                pass
+
+    def cancel_after(task: asyncio.Task[None], turns: int) -> None:
+        if turns:
+            loop.call_soon(cancel_after, task, turns - 1)
+        else:
+            task.cancel()
+
+    async with client_for(emu, max_pool_connections=50) as client:
+        for _ in range(2):
+            tasks = [asyncio.create_task(one(client)) for _ in range(500)]
+            for task in rng.sample(tasks, 250):
+                cancel_after(task, rng.randrange(40))
+            outcomes = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
+            allowed = (asyncio.CancelledError, asyncsagemaker.SageMakerError)
+            strays = [o for o in outcomes if o is not None and not isinstance(o, allowed)]
+            assert strays == []
+            assert sum(o is None for o in outcomes) >= 250
+        assert not client._gate._waiters
+        await client.invoke_endpoint("echo", body=b"still works")
