@@ -108,8 +108,12 @@ class SageMakerRuntime:
 
     async def __aenter__(self) -> SageMakerRuntime:
         """Resolve region, endpoint and credentials now, so that set-up errors show at once."""
-        ready = await self._core.get_ready()
-        await ready.credentials.get()
+        try:
+            ready = await self._core.get_ready()
+            await ready.credentials.get()
+        except BaseException:
+            await self.close()  # __aexit__ will not run: nothing may stay open (no warning)
+            raise
         return self
 
     async def __aexit__(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import enum
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -16,7 +19,11 @@ from botocore.credentials import RefreshableCredentials
 
 import asyncsagemaker
 from asyncsagemaker import Config, ConfigurationError, CredentialsError, SageMakerRuntime
+from asyncsagemaker._stream_call import StreamCall
 from asyncsagemaker.emulator import Faults, Invocation
+from asyncsagemaker.errors import ParamValidationError, UsageError
+from asyncsagemaker.testing import MockResponse, MockTransport
+from tests._support import ROOT
 from tests.client.test_client_emulator import (
     AKID,
     SECRET,
@@ -290,3 +297,87 @@ async def test_an_advisory_refresh_does_not_hold_up_other_calls(
         credentials._expiry_time = expiring_in(5)  # now inside the mandatory window
         with pytest.raises(CredentialsError, match="STS is down"):
             await c.invoke_endpoint("echo", body=b"x")
+
+
+# -- misuse says what to write ---------------------------------------------------------
+
+
+async def test_new_session_on_a_streaming_call_says_only_invoke_endpoint_opens_one() -> None:
+    client = SageMakerRuntime(
+        "us-east-1",
+        transport=MockTransport(lambda request: MockResponse(200)),
+        aws_access_key_id=AKID,
+        aws_secret_access_key=SECRET,
+    )
+    async with client:
+
+        def stream() -> StreamCall:
+            return client.invoke_endpoint_with_response_stream(
+                "ep", body=b"", session_id="NEW_SESSION"
+            )
+
+        def chat() -> StreamCall:
+            messages = [{"role": "user", "content": "hi"}]
+            return client.chat_stream("ep", messages, session_id="NEW_SESSION")
+
+        for call in (stream, chat):
+            with pytest.raises(ParamValidationError, match="only invoke_endpoint can open") as info:
+                async with call():
+                    pass
+            assert "pattern" not in str(info.value)
+            assert "client.session(" in str(info.value)
+        assert client._core.ready is not None
+        assert client._core.ready.transport.requests == []  # type: ignore[attr-defined]
+
+
+def test_a_failed_async_with_leaves_no_resource_warning() -> None:
+    """No credentials: ``async with`` fails, and nothing is left open to warn about
+    (in a child process, so that the warning of a client freed late is seen too)."""
+    script = textwrap.dedent(
+        """
+        import asyncio, gc
+        from asyncsagemaker import CredentialsError, SageMakerRuntime
+
+        async def main():
+            try:
+                async with SageMakerRuntime("us-east-1"):
+                    pass
+            except CredentialsError:
+                print("CredentialsError")
+            gc.collect()
+
+        asyncio.run(main())
+        gc.collect()
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", script],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.stdout.strip() == "CredentialsError"
+    assert "ResourceWarning" not in done.stderr
+    assert "unclosed" not in done.stderr
+
+
+@pytest.mark.parametrize("second", ["await", "async with"])
+@pytest.mark.parametrize("first", ["await", "async with"])
+async def test_a_call_awaited_or_entered_twice_is_a_usage_error(
+    start_emulator: EmulatorFactory, first: str, second: str
+) -> None:
+    emu = start_emulator()
+    async with client_for(emu) as client:
+        call = client.invoke_endpoint_with_response_stream("echo", body=b"once")
+        if first == "await":
+            stream = await call
+            await stream.aclose()
+        else:
+            async with call as stream:
+                assert await stream.read() == b"once"
+        with pytest.raises(UsageError, match="already awaited or entered") as info:
+            if second == "await":
+                await call
+            else:
+                async with call:
+                    pass  # pragma: no cover
+        assert "invoke_endpoint_with_response_stream(...) again" in str(info.value)
+        assert len(emu.records) == 1  # nothing sent the second time
