@@ -16,6 +16,7 @@ import json
 import time
 import warnings
 from collections.abc import AsyncIterable, Callable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from ._config import Config, check_endpoint_url, check_region
 from ._core import Core
 from ._operations import Operation
 from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
-from ._sessions import StatefulSession
+from ._sessions import StatefulSession, parse_new_session_id
 from ._stream import ResponseStream
 from ._stream_call import StreamCall
 from ._telemetry.front import Telemetry
@@ -510,17 +511,33 @@ def _invoke_endpoint_response(
     operation: Operation, response: RawResponse, data: bytes
 ) -> InvokeEndpointResponse:
     attributes = operation.response_attributes(response.headers)
+    new_session_id, expires_at = _new_session(attributes.get("new_session_id"))
     return InvokeEndpointResponse(
         body=data,
         content_type=attributes.get("content_type"),
         invoked_production_variant=attributes.get("invoked_production_variant"),
         custom_attributes=attributes.get("custom_attributes"),
-        new_session_id=attributes.get("new_session_id"),
+        new_session_id=new_session_id,
         closed_session_id=attributes.get("closed_session_id"),
         request_id=response.headers.get("x-amzn-RequestId"),
         status_code=response.status,
         headers=response.headers,
+        new_session_expires_at=expires_at,
     )
+
+
+def _new_session(header: str | None) -> tuple[str | None, datetime | None]:
+    """The id and expiry of ``X-Amzn-SageMaker-New-Session-Id``, read once here.
+
+    A value not in the service's form is kept as sent (no expiry): a plain call still
+    returns, and a session refuses it with the reason (``StatefulSession._opened``).
+    """
+    if header is None:
+        return None, None
+    try:
+        return parse_new_session_id(header)
+    except SageMakerError:
+        return header, None
 
 
 def _inference_id(data: bytes) -> str | None:

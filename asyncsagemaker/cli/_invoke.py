@@ -224,6 +224,8 @@ async def _invoke(client: SageMakerRuntime, args: argparse.Namespace, out: TextI
         session = ""
         if answer.new_session_id:
             session = f" | new session {answer.new_session_id}"
+            if answer.new_session_expires_at is not None:
+                session += f" (expires {answer.new_session_expires_at:%Y-%m-%dT%H:%M:%SZ})"
         if answer.closed_session_id:
             session += f" | closed session {answer.closed_session_id}"
         print(

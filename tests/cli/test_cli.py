@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -247,7 +248,10 @@ def test_every_routing_option_reaches_the_service(emulator: Emulator) -> None:
     )
     assert opened.returncode == 0, opened.stderr
     assert emulator.records[-1].headers["x-amzn-sagemaker-target-model"] == "model-a.tar.gz"
-    session = opened.stderr.split("new session ", 1)[1].split(";")[0]
+    opened_session = re.search(r"new session (\S+) \(expires (\S+)\)", opened.stderr)
+    assert opened_session is not None, opened.stderr  # the id alone, then its expiry
+    session = opened_session[1]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", opened_session[2])
     result = invoke(
         emulator,
         "demo",

@@ -7,6 +7,7 @@ The emulator runs on a loop of its own in a thread, so each test's client loop
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gc
 import json
 import logging
@@ -120,7 +121,10 @@ async def test_every_stream_parameter_reaches_the_model_and_metadata_comes_back(
     emu = start_emulator(models={"capture": capturing_model(seen)})
     async with client_for(emu) as client:  # the emulator routes only sessions that were opened
         opened = await client.invoke_endpoint("capture", body=b"", session_id="NEW_SESSION")
-        assert opened.new_session_id is not None and opened.new_session_id.startswith("sess-2;")
+        assert opened.new_session_id == "sess-2"  # the id, not the header with "; Expires="
+        expires = opened.new_session_expires_at
+        assert expires is not None and expires.tzinfo is not None
+        assert expires > datetime.datetime.now(datetime.timezone.utc)
     async with (
         client_for(emu) as client,
         client.invoke_endpoint_with_response_stream(
@@ -191,7 +195,8 @@ async def test_every_invoke_endpoint_parameter_and_response_header(
     assert response.content_type == "application/x-answer"
     assert response.custom_attributes == "reply=yes; trace=1"
     assert response.invoked_production_variant == "AllTraffic"
-    assert response.new_session_id is not None and response.new_session_id.startswith("sess-2")
+    assert response.new_session_id == "sess-2"
+    assert response.new_session_expires_at is not None
     assert response.closed_session_id is None
     assert response.request_id == emu.records[-1].request_id
     inv = seen[0]
