@@ -34,7 +34,7 @@ from ._stream_call import StreamCall
 from ._telemetry.front import Telemetry
 from ._telemetry.hooks import Observer
 from ._transports.base import RawResponse, Transport
-from .errors import ConfigurationError, SageMakerError
+from .errors import ConfigurationError, ParamValidationError, SageMakerError
 from .formats import Generation, TokenFormat, chat_body, parse_generation
 
 if TYPE_CHECKING:
@@ -185,13 +185,15 @@ class SageMakerRuntime:
         inference_id: str | None = None,
         inference_component_name: str | None = None,
         session_id: str | None = None,
+        prefix_aware_id: str | None = None,
         **extra: Any,
     ) -> StreamCall:
         """Stream the model's answer: ``async with client.invoke_...(...) as stream``.
 
         ``body`` is bytes, str (UTF-8) or a JSON-serialisable object (then
-        ``content_type`` defaults to ``application/json``).  Other members of the
-        service model (as snake_case keywords) go in ``extra``.
+        ``content_type`` defaults to ``application/json``).  ``prefix_aware_id`` is
+        the routing hint of an endpoint with prefix-aware routing.  Other members of
+        the service model (as snake_case keywords) go in ``extra``.
         """
         params = {
             "body": body,
@@ -203,6 +205,7 @@ class SageMakerRuntime:
             "inference_id": inference_id,
             "inference_component_name": inference_component_name,
             "session_id": session_id,
+            "prefix_aware_id": prefix_aware_id,
             **extra,
         }
         return StreamCall(self._open_stream(endpoint_name, params))
@@ -326,9 +329,13 @@ class SageMakerRuntime:
         enable_explanations: str | None = None,
         inference_component_name: str | None = None,
         session_id: str | None = None,
+        prefix_aware_id: str | None = None,
         **extra: Any,
     ) -> InvokeEndpointResponse:
-        """Invoke the model and return its whole answer."""
+        """Invoke the model and return its whole answer.
+
+        ``prefix_aware_id`` is the routing hint of an endpoint with prefix-aware routing.
+        """
         params = {
             "body": body,
             "content_type": content_type,
@@ -341,6 +348,7 @@ class SageMakerRuntime:
             "enable_explanations": enable_explanations,
             "inference_component_name": inference_component_name,
             "session_id": session_id,
+            "prefix_aware_id": prefix_aware_id,
             **extra,
         }
         response, operation, data, observer = await self._call(
@@ -354,6 +362,7 @@ class SageMakerRuntime:
         endpoint_name: str,
         *,
         input_location: str | None = None,
+        body: Any = None,
         content_type: str | None = None,
         accept: str | None = None,
         custom_attributes: str | None = None,
@@ -362,9 +371,21 @@ class SageMakerRuntime:
         invocation_timeout_seconds: int | None = None,
         **extra: Any,
     ) -> AsyncInferenceResponse:
-        """Queue an asynchronous inference whose input is in S3 (``input_location``)."""
+        """Queue an asynchronous inference: its input in S3 (``input_location``) or inline.
+
+        ``body`` is the input itself (up to 128,000 bytes; as for ``invoke_endpoint``).
+        The service takes exactly one of the two, so both or neither is refused here,
+        before anything is sent.
+        """
+        if (input_location is None) == (body is None):
+            raise ParamValidationError(
+                "invoke_endpoint_async takes exactly one of input_location (an S3 URI of "
+                "the input) and body (the input inline, up to 128,000 bytes), "
+                + ("not both" if body is not None else "and got neither")
+            )
         params = {
             "input_location": input_location,
+            "body": body,
             "content_type": content_type,
             "accept": accept,
             "custom_attributes": custom_attributes,

@@ -273,3 +273,10 @@ def test_every_routing_option_reaches_the_service(emulator: Emulator) -> None:
     assert headers["x-amzn-sagemaker-target-container-hostname"] == "c1"
     assert headers["x-amzn-sagemaker-inference-id"] == "inf-7"
     assert headers["x-amzn-sagemaker-session-id"] == session
+
+
+def test_prefix_aware_id_is_an_option_of_invoke(emulator: Emulator) -> None:
+    for extra in ([], ["--stream"]):
+        result = invoke(emulator, "echo", "--prefix-aware-id", "app-7", *extra, "--body", "hi")
+        assert result.returncode == 0, result.stderr
+        assert emulator.records[-1].headers["x-amzn-sagemaker-prefix-aware-id"] == "app-7"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import gc
+import inspect
 import json
 import logging
 import time
@@ -586,3 +587,55 @@ async def test_closed_client_refuses_calls(start_emulator: EmulatorFactory) -> N
         await client.invoke_endpoint("echo", body=b"x")
     with pytest.raises(asyncsagemaker.ClientClosedError):
         await client.invoke_endpoint("echo", body=b"x")
+
+
+# -- members of newer service models ---------------------------------------------------
+
+
+async def test_prefix_aware_id_is_a_keyword_of_both_calls_and_reaches_the_model(
+    start_emulator: EmulatorFactory,
+) -> None:
+    seen: list[Invocation] = []
+    emu = start_emulator(models={"capture": capturing_model(seen)})
+    async with client_for(emu) as client:
+        await client.invoke_endpoint("capture", body=b"", prefix_aware_id="app-1")
+        async with client.invoke_endpoint_with_response_stream(
+            "capture", body=b"", prefix_aware_id="app-2"
+        ) as stream:
+            await stream.read()
+        messages = [{"role": "user", "content": "hi"}]
+        async with client.chat_stream("capture", messages, prefix_aware_id="app-3") as stream:
+            await stream.read()
+        for bad in (" leading space", "x" * 65, ""):
+            with pytest.raises(asyncsagemaker.ParamValidationError, match="prefix_aware_id"):
+                await client.invoke_endpoint("capture", body=b"", prefix_aware_id=bad)
+    assert [inv.prefix_aware_id for inv in seen] == ["app-1", "app-2", "app-3"]
+    for method in (
+        SageMakerRuntime.invoke_endpoint,
+        SageMakerRuntime.invoke_endpoint_with_response_stream,
+    ):
+        parameter = inspect.signature(method).parameters["prefix_aware_id"]  # typed, documented
+        assert (parameter.kind, parameter.annotation) == (parameter.KEYWORD_ONLY, "str | None")
+    assert "body" in inspect.signature(SageMakerRuntime.invoke_endpoint_async).parameters
+    assert len(emu.records) == 3  # the bad ones were refused before sending
+
+
+async def test_invoke_endpoint_async_takes_an_inline_body(
+    start_emulator: EmulatorFactory, tmp_path: object
+) -> None:
+    emu = start_emulator(models={"echo": "echo"}, async_output_dir=tmp_path)
+    async with client_for(emu) as client:
+        accepted = await client.invoke_endpoint_async("echo", body={"inline": True})
+        bucket, _, key = str(accepted.output_location)[len("s3://") :].partition("/")
+        output = emu.async_output_dir / bucket / key
+        await wait_for(output.exists, timeout=5)
+        assert json.loads(output.read_bytes()) == {"inline": True}
+        for kwargs, why in [
+            ({"input_location": "s3://b/k", "body": b"x"}, "not both"),
+            ({}, "got neither"),
+            ({"body": b"x" * 128_001}, "at most 128000"),
+        ]:
+            with pytest.raises(asyncsagemaker.ParamValidationError, match=why) as caught:
+                await client.invoke_endpoint_async("echo", **kwargs)  # type: ignore[arg-type]
+            assert "input_location" in str(caught.value) or why.startswith("at most")
+    assert len(emu.records) == 1  # nothing else was sent
