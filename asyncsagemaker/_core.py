@@ -44,7 +44,7 @@ from .errors import (
     StreamError,
 )
 
-__all__ = ["Core", "ErrorParser", "Ready", "refusal"]
+__all__ = ["MAX_ERROR_BODY", "MAX_ERROR_MESSAGE", "Core", "ErrorParser", "Ready", "refusal"]
 
 _A = TypeVar("_A", bound=Answer)
 
@@ -279,24 +279,76 @@ class Core:
             if 200 <= answer.status < 300:
                 attempt.succeeded(answer.status, answer.headers.get("x-amzn-requestid"))
                 return answer, request, credentials
-            attempt.failed(await refusal(answer, parse_error))
+            attempt.failed(await refusal(answer, parse_error, deadline.read_timeout))
         raise AssertionError("unreachable: attempts() ends by success or by raising")
 
 
-async def refusal(answer: Answer, parse_error: ErrorParser) -> SageMakerError:
-    """The typed error of a non-2xx answer; a body cut off still tells its status."""
+#: How much of an error body is read: a refusal is a few hundred bytes of JSON, and a
+#: misbehaving service (or proxy) must not make a call hold hundreds of MB.
+MAX_ERROR_BODY = 1024 * 1024
+#: How much of an error's message is kept (the rest is counted, not kept).
+MAX_ERROR_MESSAGE = 4096
+
+
+async def refusal(
+    answer: Answer, parse_error: ErrorParser, read_timeout: float | None = None
+) -> SageMakerError:
+    """The typed error of a non-2xx answer, from at most :data:`MAX_ERROR_BODY` of its body.
+
+    Every read waits ``read_timeout`` at most (the HTTP/2 stream has no idle limit of
+    its own once open); the call's deadline bounds the whole.  A body cut off, silent
+    or too long still tells its status, and what was read of it.
+    """
     body = answer.body
+    chunks: list[bytes] = []
+    size = 0
+    whole = False
     try:
-        data = await body.read_all()
-    except (NetworkError, ReadTimeoutError, StreamError):
-        data = b""
-        body.abort()
+        while size <= MAX_ERROR_BODY:
+            if read_timeout is None:
+                chunk = await body.read_chunk()
+            else:
+                chunk = await asyncio.wait_for(body.read_chunk(), read_timeout)
+            if not chunk:
+                whole = True
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (NetworkError, ReadTimeoutError, StreamError, asyncio.TimeoutError):
+        pass  # what came before still tells
     except BaseException:
         body.abort()
         raise
-    else:
+    if whole:
         body.release()
-    return parse_error(answer.status, answer.headers, data)
+    else:
+        body.abort()  # never drained: closed
+    data = b"".join(chunks)[:MAX_ERROR_BODY]
+    error = parse_error(answer.status, answer.headers, data)
+    _bound_messages(error, data, cut=size > MAX_ERROR_BODY)
+    return error
+
+
+def _bound_messages(error: SageMakerError, data: bytes, *, cut: bool) -> None:
+    """Keep the first :data:`MAX_ERROR_MESSAGE` characters of the error's messages, saying
+    how much was cut; a message botocore could not find in a cut body is its first bytes."""
+    for name in ("message", "original_message"):
+        text = getattr(error, name, None)
+        if not isinstance(text, str):
+            continue
+        notes = []
+        if name == "message" and cut:
+            if not text or text == f"HTTP {getattr(error, 'status_code', '')}":
+                text = data[:MAX_ERROR_MESSAGE].decode("utf-8", "replace")
+            notes.append(f"the error body was over {MAX_ERROR_BODY} bytes; the rest was not read")
+        if len(text) > MAX_ERROR_MESSAGE:
+            notes.insert(0, f"{len(text) - MAX_ERROR_MESSAGE} more characters cut")
+            text = text[:MAX_ERROR_MESSAGE]
+        if notes:
+            text = f"{text} [... {'; '.join(notes)}]"
+            setattr(error, name, text)
+            if name == "message":
+                error.args = (text,)
 
 
 def _invocation_id() -> str:

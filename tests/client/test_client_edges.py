@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import enum
+import json
 import subprocess
 import sys
 import textwrap
@@ -24,6 +25,8 @@ from asyncsagemaker.emulator import Faults, Invocation
 from asyncsagemaker.errors import ParamValidationError, UsageError
 from asyncsagemaker.testing import MockResponse, MockTransport
 from tests._support import ROOT
+from tests.client._servers import client_for as raw_client_for
+from tests.client._servers import raw_server, read_request
 from tests.client.test_client_emulator import (
     AKID,
     SECRET,
@@ -381,3 +384,61 @@ async def test_a_call_awaited_or_entered_twice_is_a_usage_error(
                     pass  # pragma: no cover
         assert "invoke_endpoint_with_response_stream(...) again" in str(info.value)
         assert len(emu.records) == 1  # nothing sent the second time
+
+
+# -- error bodies are read up to a bound -------------------------------------------------
+
+
+async def test_a_huge_error_body_is_read_only_up_to_a_bound() -> None:
+    """A 400 whose body says it is 200 MB: the client reads 1 MiB and hangs up, and the
+    message keeps the first KiBs and says the rest was cut."""
+    total = 200 * 1024 * 1024
+    sent: list[int] = []
+
+    async def huge_refusal(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 400 Bad Request\r\nx-amzn-ErrorType: ValidationError\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % total
+        )
+        writer.write(b'{"message": "')
+        piece = b"x" * 65536
+        sent.append(0)
+        while sent[0] < total:
+            writer.write(piece)
+            await writer.drain()  # the client hanging up ends this
+            sent[0] += len(piece)
+
+    async with raw_server(huge_refusal) as server:
+        async with raw_client_for(server.url, max_attempts=1) as client:
+            with pytest.raises(asyncsagemaker.ValidationError) as caught:
+                await client.invoke_endpoint("ep", body=b"")
+    error = caught.value
+    assert error.status_code == 400
+    assert len(str(error)) < 5000  # was a 209-million-character message
+    assert error.message.startswith('{"message": "xxxx')
+    assert "the error body was over 1048576 bytes; the rest was not read" in error.message
+    assert sent[0] < 32 * 1024 * 1024  # the connection was closed, not drained
+
+
+async def test_a_long_error_message_keeps_its_first_kibs() -> None:
+    message = "why " * 50_000  # 200,000 characters, in a 200 KB body read whole
+
+    async def long_refusal(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        body = json.dumps({"message": message, "OriginalMessage": message}).encode()
+        writer.write(
+            b"HTTP/1.1 424 Failed Dependency\r\nx-amzn-ErrorType: ModelError\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        await reader.read(1)  # until the client hangs up: closing first may lose the tail
+
+    async with raw_server(long_refusal) as server:
+        async with raw_client_for(server.url, max_attempts=1) as client:
+            with pytest.raises(asyncsagemaker.ModelError) as caught:
+                await client.invoke_endpoint("ep", body=b"")
+    error = caught.value
+    assert error.message == message[:4096] + f" [... {len(message) - 4096} more characters cut]"
+    assert error.original_message is not None and len(error.original_message) < 4200
+    assert str(error).startswith("ModelError (HTTP 424): why why")
