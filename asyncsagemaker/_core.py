@@ -33,7 +33,7 @@ from ._endpoints import SERVICE_NAME, resolve_endpoint_url
 from ._operations import Operation, load_operations
 from ._retries import RetryPolicy
 from ._telemetry.hooks import Observer
-from ._transports.base import Answer, Request, Transport
+from ._transports.base import Answer, Request, SignedHeaders, Transport
 from ._version import __version__
 from .errors import (
     ClientClosedError,
@@ -262,9 +262,9 @@ class Core:
             if self.closed:
                 raise ClientClosedError("the client was closed while the call was under way")
             credentials = ready.credentials.fresh() or await ready.credentials.get()
-            signed = ready.signer.sign(
-                credentials, url, dict(headers), body, payload_hash=payload_hash
-            )
+            signed = SignedHeaders(headers)  # signed in place
+            ready.signer.sign(credentials, url, signed, body, payload_hash=payload_hash)
+            signed.signed(_signer_again(ready, credentials, url, headers, body, payload_hash))
             signed["User-Agent"] = ready.user_agent
             signed.update(unsigned)
             signed["amz-sdk-invocation-id"] = invocation_id
@@ -281,6 +281,30 @@ class Core:
                 return answer, request, credentials
             attempt.failed(await refusal(answer, parse_error, deadline.read_timeout))
         raise AssertionError("unreachable: attempts() ends by success or by raising")
+
+
+def _signer_again(
+    ready: Ready,
+    credentials: ReadOnlyCredentials,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    payload_hash: str | None,
+) -> Callable[[SignedHeaders], None]:
+    """How a request's headers are signed again, in place, by a transport that waited
+    (``SignedHeaders.refresh``): the same request and credentials, at the time of now.
+
+    The same credentials, because the bidirectional call's event signer chains from
+    the request's signature with the credentials the loop returns (botocore refreshes
+    them minutes before they expire, so a wait does not outlive them).
+    """
+
+    def sign_again(signed: SignedHeaders) -> None:
+        signed.update(
+            ready.signer.sign(credentials, url, dict(headers), body, payload_hash=payload_hash)
+        )
+
+    return sign_again
 
 
 #: How much of an error body is read: a refusal is a few hundred bytes of JSON, and a

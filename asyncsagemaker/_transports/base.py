@@ -15,13 +15,62 @@ bidirectional call (:mod:`.http2`) follows the same rules, and its streams are
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from .._deadline import Deadline
 
-__all__ = ["Answer", "BodySource", "ChunkedBody", "RawResponse", "Request", "Transport"]
+__all__ = [
+    "RESIGN_AFTER",
+    "Answer",
+    "BodySource",
+    "ChunkedBody",
+    "RawResponse",
+    "Request",
+    "SignedHeaders",
+    "Transport",
+]
+
+#: Seconds a request's signature may age before the request is written; older, it is
+#: signed again.  AWS refuses a request that reaches it more than 5 minutes after its
+#: signing time (protocol.md §5.1), and a request may wait for a pooled connection
+#: (or for one to be made) for longer than that.
+RESIGN_AFTER = 1.0
+
+
+class SignedHeaders(dict[str, str]):
+    """A request's headers as signed, able to sign themselves again (in place).
+
+    **The rule of the seam:** a request is signed when it is about to be written.  The
+    attempt loop signs before it hands the request over; a transport that may wait
+    before writing (for a pooled connection, for a connection to be made) calls
+    :meth:`refresh` once the wait is over and writes the headers as they are then.
+    A transport that writes at once may ignore it: the headers are a plain ``dict``.
+    """
+
+    __slots__ = ("_sign_again", "signed_at")
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        super().__init__(headers)
+        self.signed_at = 0.0  # time.monotonic() of the signature
+        self._sign_again: Callable[[SignedHeaders], None] | None = None
+
+    def signed(self, sign_again: Callable[[SignedHeaders], None]) -> SignedHeaders:
+        """Signed now; ``sign_again(self)`` signs them anew in place when asked to."""
+        self.signed_at = time.monotonic()
+        self._sign_again = sign_again
+        return self
+
+    def refresh(self) -> bool:
+        """Sign again if the signature is older than :data:`RESIGN_AFTER`; True if it was."""
+        sign_again = self._sign_again
+        if sign_again is None or time.monotonic() - self.signed_at <= RESIGN_AFTER:
+            return False
+        sign_again(self)
+        self.signed_at = time.monotonic()
+        return True
 
 
 class Request(NamedTuple):
@@ -96,6 +145,9 @@ class Transport(Protocol):
 
     async def send(self, request: Request, deadline: Deadline) -> RawResponse:
         """Send ``request``; return once the response headers arrived.
+
+        When ``request.headers`` are :class:`SignedHeaders` and the transport waited
+        (for a connection) before writing, it calls their ``refresh()`` first.
 
         Raises only our errors: ``ConnectTimeoutError``, ``ReadTimeoutError``,
         ``DeadlineExceededError``, ``NetworkError`` (and subclasses),

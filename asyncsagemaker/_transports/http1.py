@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import socket
 import ssl
 from typing import Any
@@ -38,7 +39,7 @@ from ..errors import (
     ReadTimeoutError,
     SageMakerError,
 )
-from .base import ChunkedBody, RawResponse, Request
+from .base import ChunkedBody, RawResponse, Request, SignedHeaders
 from .error_map import BODY, GENERIC_ROWS, REQUEST, ErrorMap, Row, certificate_error, describe
 
 __all__ = ["ERRORS", "AiohttpTransport", "map_errors", "translate"]
@@ -99,6 +100,34 @@ translate = ERRORS.translate
 map_errors = ERRORS.mapped
 
 
+#: The signed headers of the request this task is sending (aiohttp copies the headers
+#: it is given, so the request class finds the originals here).
+_SENDING: contextvars.ContextVar[SignedHeaders | None] = contextvars.ContextVar(
+    "asyncsagemaker_sending", default=None
+)
+
+
+class _SignedWhenWritten(aiohttp.ClientRequest):
+    """aiohttp's request, signed again when it is about to be written, if it waited.
+
+    aiohttp makes the request (headers copied) before it waits for a pooled
+    connection; ``send`` runs once it has one.  A request that waited longer than
+    ``RESIGN_AFTER`` goes out with a signature of now (``SignedHeaders.refresh``):
+    one that waited past the service's 5-minute window would be refused.  When
+    nothing waited, the cost is a time check.
+    """
+
+    def send(self, conn: Any) -> Any:
+        signed = _SENDING.get()
+        if (
+            signed is not None
+            and signed.get("Authorization") == self.headers.get("Authorization")  # this one
+            and signed.refresh()
+        ):
+            self.headers.update(signed)
+        return super().send(conn)
+
+
 def _keepalive_socket(addr_info: Any) -> socket.socket:
     family, kind, proto, _, _ = addr_info
     sock = socket.socket(family=family, type=kind, proto=proto)
@@ -156,6 +185,7 @@ class AiohttpTransport:
             timeout=self._timeout,
             auto_decompress=False,
             skip_auto_headers=_SKIP_AUTO_HEADERS,
+            request_class=_SignedWhenWritten,
         )
         return self._session
 
@@ -172,6 +202,9 @@ class AiohttpTransport:
         watchdog = deadline.watchdog(task=asyncio.current_task(), sweeper=self._sweeper)
         if watchdog is not None:
             watchdog.waiting_since = watchdog.started  # waiting for the response headers
+        headers = request.headers
+        if type(headers) is SignedHeaders:
+            _SENDING.set(headers)  # for _SignedWhenWritten; this task's context only
         try:
             response = await session.request(
                 request.method,

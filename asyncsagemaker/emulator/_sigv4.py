@@ -29,7 +29,9 @@ from ._replies import ServiceReply
 
 __all__ = ["MAX_SKEW", "verify"]
 
-MAX_SKEW = _dt.timedelta(minutes=15)
+#: How far a request's signing time may be from the clock: AWS documents that a signed
+#: request must reach it within 5 minutes of its time stamp (protocol.md §5.3).
+MAX_SKEW = _dt.timedelta(minutes=5)
 SERVICE = "sagemaker"
 _AMZ_FORMAT = "%Y%m%dT%H%M%SZ"
 _AUTH = re.compile(
@@ -172,12 +174,18 @@ def _check_clock(timestamp: str, now: _dt.datetime) -> None:
         limit = (now - MAX_SKEW).strftime(_AMZ_FORMAT)
         raise _refuse(
             "InvalidSignatureException",
-            f"Signature expired: {timestamp} is now earlier than {limit} ({now_text} - 15 min.)",
+            f"Signature expired: {timestamp} is now earlier than {limit} "
+            f"({now_text} - {_minutes()} min.)",
         )
     if signed_at > now + MAX_SKEW:
         limit = (now + MAX_SKEW).strftime(_AMZ_FORMAT)
         raise _refuse(
             "InvalidSignatureException",
             f"Signature not yet current: {timestamp} is still later than {limit} "
-            f"({now_text} + 15 min.)",
+            f"({now_text} + {_minutes()} min.)",
         )
+
+
+def _minutes() -> str:
+    """:data:`MAX_SKEW` as the service words it (``5``)."""
+    return f"{MAX_SKEW.total_seconds() / 60:g}"

@@ -329,3 +329,42 @@ async def test_a_storm_of_streams_half_cancelled_raises_only_cancellations(
             assert sum(o is None for o in outcomes) >= 250
         assert not client._gate._waiters
         await client.invoke_endpoint("echo", body=b"still works")
+
+
+# -- signed when written -----------------------------------------------------------------
+
+
+@BOTH_LOOPS
+async def test_a_call_queued_behind_a_busy_pool_is_signed_when_it_is_written(
+    start_emulator: EmulatorFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pooled connection, held by a stream for longer than the service's clock window
+    (shortened to 2 s here; AWS's is 5 minutes): the call queued behind it goes out with
+    a signature of the moment it is written, not one of the moment it was made."""
+    import asyncsagemaker.emulator._sigv4 as emulator_sigv4
+
+    monkeypatch.setattr(emulator_sigv4, "MAX_SKEW", datetime.timedelta(seconds=2))
+    release = threading.Event()  # the emulator runs on a loop of its own, in a thread
+
+    async def hold(inv: Invocation) -> AsyncIterator[bytes]:
+        yield b"first "
+        for _ in range(500):  # 10 s at most
+            if release.is_set():
+                break
+            await asyncio.sleep(0.02)
+        yield b"done"
+
+    emu = start_emulator(models={"hold": hold, "echo": "echo"}, credentials={AKID: SECRET})
+    async with client_for(emu, max_pool_connections=1) as client:
+        async with client.invoke_endpoint_with_response_stream("hold", body=b"") as holding:
+            parts = holding.__aiter__()  # kept: a dropped iterator closes the stream
+            first = await parts.__anext__()
+            queued = asyncio.create_task(client.invoke_endpoint("echo", body=b"queued"))
+            await asyncio.sleep(3.5)  # the queued call waits for the one connection
+            assert not queued.done()
+            release.set()
+            rest = [part async for part in parts]
+        answer = await asyncio.wait_for(queued, 10)
+    assert first + b"".join(rest) == b"first done"
+    assert answer.body == b"queued"
+    assert [r.outcome for r in emu.records] == ["ok", "ok"]
