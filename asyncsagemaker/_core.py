@@ -31,6 +31,7 @@ from ._config import Config, Settings
 from ._deadline import Deadline
 from ._endpoints import SERVICE_NAME, resolve_endpoint_url
 from ._operations import Operation, load_operations
+from ._redact import redact, redact_library_logs
 from ._retries import RetryPolicy
 from ._telemetry.hooks import Observer
 from ._transports.base import Answer, Request, SignedHeaders, Transport
@@ -133,6 +134,7 @@ class Core:
 
     def _resolve_blocking(self) -> Ready:
         """Everything that reads files: runs in a worker thread, once per client."""
+        redact_library_logs()  # botocore's parser logs the error bodies it reads
         try:
             session = self._botocore_session or botocore.session.Session(profile=self._profile_name)
             region = self.region_name or session.get_config_variable("region")
@@ -369,7 +371,7 @@ def _bound_messages(error: SageMakerError, data: bytes, *, cut: bool) -> None:
             notes.insert(0, f"{len(text) - MAX_ERROR_MESSAGE} more characters cut")
             text = text[:MAX_ERROR_MESSAGE]
         if notes:
-            text = f"{text} [... {'; '.join(notes)}]"
+            text = redact(f"{text} [... {'; '.join(notes)}]")  # the body's bytes, maybe
             setattr(error, name, text)
             if name == "message":
                 error.args = (text,)

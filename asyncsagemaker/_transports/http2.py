@@ -43,8 +43,10 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
+from hpack import NeverIndexedHeaderTuple
 
 from .._deadline import Deadline, Sweeper, Watchdog
+from .._redact import SECRET_HEADERS, redact_library_logs
 from ..errors import (
     ClientClosedError,
     ConfigurationError,
@@ -76,6 +78,16 @@ def _code_name(code: int | None) -> str:
         return ErrorCodes(code).name
     except ValueError:
         return f"error {code}"
+
+
+def _header(name: str, value: str) -> tuple[str, str] | NeverIndexedHeaderTuple:
+    """A request header for h2; a secret one never indexed (RFC 7541, 7.1.3).
+
+    Never indexed, the value stays out of HPACK's compression table (and hpack's
+    own logs show it as redacted); the filter of :func:`~.._redact.redact_library_logs`
+    masks the rest.
+    """
+    return NeverIndexedHeaderTuple(name, value) if name in SECRET_HEADERS else (name, value)
 
 
 class H2Stream(ChunkedBody):
@@ -257,7 +269,7 @@ class _Connection:
             (":scheme", parts.scheme),
             (":authority", parts.netloc),
             (":path", target or "/"),
-            *((k.lower(), v) for k, v in request.headers.items() if k.lower() != "host"),
+            *(_header(k.lower(), v) for k, v in request.headers.items() if k.lower() != "host"),
         ]
         try:
             stream_id = self.h2.get_next_available_stream_id()
@@ -475,6 +487,7 @@ class H2Transport:
         self._pools: dict[str, list[_Connection]] = {}
         self._opening: dict[str, asyncio.Lock] = {}
         self._closed = False
+        redact_library_logs()  # hpack logs every header at DEBUG: the token is masked
 
     @property
     def closed(self) -> bool:

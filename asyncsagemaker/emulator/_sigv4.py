@@ -137,10 +137,16 @@ def verify(
             request.headers[name] = value  # HTTPHeaders appends; repeats are joined with ','
     request.context["timestamp"] = timestamp
     signer = _Recomputer(Credentials(match["akid"], secret), match["region"], signed)
-    string_to_sign = signer.string_to_sign(request, signer.canonical_request(request))
+    canonical = signer.canonical_request(request)
+    string_to_sign = signer.string_to_sign(request, canonical)
     expected: str = signer.signature(string_to_sign, request)
     if not hmac.compare_digest(expected, match["sig"]):
-        raise _refuse("InvalidSignatureException", _MISMATCH)
+        # AWS quotes both back (session token included), and so SDKs must not show them
+        raise _refuse(
+            "InvalidSignatureException",
+            f"{_MISMATCH}\n\nThe Canonical String for this request should have been\n"
+            f"'{canonical}'\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n",
+        )
 
 
 def _timestamp(received: Mapping[str, list[str]]) -> str:
