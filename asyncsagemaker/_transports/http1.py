@@ -25,6 +25,7 @@ import contextlib
 import contextvars
 import socket
 import ssl
+import time
 from typing import Any
 
 import aiohttp
@@ -39,7 +40,7 @@ from ..errors import (
     ReadTimeoutError,
     SageMakerError,
 )
-from .base import ChunkedBody, RawResponse, Request, SignedHeaders
+from .base import RESIGN_AFTER, ChunkedBody, RawResponse, Request, SignedHeaders
 from .error_map import BODY, GENERIC_ROWS, REQUEST, ErrorMap, Row, certificate_error, describe
 
 __all__ = ["ERRORS", "AiohttpTransport", "map_errors", "translate"]
@@ -121,6 +122,7 @@ class _SignedWhenWritten(aiohttp.ClientRequest):
         signed = _SENDING.get()
         if (
             signed is not None
+            and time.monotonic() - signed.signed_at > RESIGN_AFTER  # it waited
             and signed.get("Authorization") == self.headers.get("Authorization")  # this one
             and signed.refresh()
         ):
@@ -203,8 +205,8 @@ class AiohttpTransport:
         if watchdog is not None:
             watchdog.waiting_since = watchdog.started  # waiting for the response headers
         headers = request.headers
-        if type(headers) is SignedHeaders:
-            _SENDING.set(headers)  # for _SignedWhenWritten; this task's context only
+        # for _SignedWhenWritten, in this task's context only, for this request only
+        sending = _SENDING.set(headers) if type(headers) is SignedHeaders else None
         try:
             response = await session.request(
                 request.method,
@@ -226,6 +228,9 @@ class AiohttpTransport:
             if watchdog is not None:
                 watchdog.stop()
             raise translate(exc, during=REQUEST, closed=self._closed) from exc
+        finally:
+            if sending is not None:
+                _SENDING.reset(sending)  # nothing (the body) kept past the request
         if watchdog is not None:
             watchdog.waiting_since = None
         return RawResponse(response.status, response.headers, _Body(response, watchdog, self))
