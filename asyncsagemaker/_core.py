@@ -17,6 +17,7 @@ import dataclasses
 import platform
 import random
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -34,7 +35,7 @@ from ._operations import Operation, load_operations
 from ._redact import redact, redact_library_logs
 from ._retries import RetryPolicy
 from ._telemetry.hooks import Observer
-from ._transports.base import Answer, Request, SignedHeaders, Transport
+from ._transports.base import Answer, Request, Transport
 from ._version import __version__
 from .errors import (
     ClientClosedError,
@@ -264,15 +265,17 @@ class Core:
             if self.closed:
                 raise ClientClosedError("the client was closed while the call was under way")
             credentials = ready.credentials.fresh() or await ready.credentials.get()
-            signed = SignedHeaders(headers)  # signed in place
-            ready.signer.sign(credentials, url, signed, body, payload_hash=payload_hash)
-            signed.signed(_signer_again(ready, credentials, url, headers, body, payload_hash))
+            signed = ready.signer.sign(
+                credentials, url, dict(headers), body, payload_hash=payload_hash
+            )
+            signed_at = time.monotonic()
             signed["User-Agent"] = ready.user_agent
             signed.update(unsigned)
             signed["amz-sdk-invocation-id"] = invocation_id
             signed["amz-sdk-request"] = f"attempt={attempt.number}; max={retry.max_attempts}"
             observer.sending(attempt.number, url, signed)
-            request = Request("POST", url, signed, body)
+            again = _signer_again(ready, credentials, url, headers, body, payload_hash)
+            request = Request("POST", url, signed, body, signed_at, again)
             try:
                 answer = await send(request, deadline)
             except SageMakerError as error:
@@ -292,16 +295,16 @@ def _signer_again(
     headers: Mapping[str, str],
     body: bytes,
     payload_hash: str | None,
-) -> Callable[[SignedHeaders], None]:
+) -> Callable[[dict[str, str]], None]:
     """How a request's headers are signed again, in place, by a transport that waited
-    (``SignedHeaders.refresh``): the same request and credentials, at the time of now.
+    (``base.refresh``): the same request and credentials, at the time of now.
 
     The same credentials, because the bidirectional call's event signer chains from
     the request's signature with the credentials the loop returns (botocore refreshes
     them minutes before they expire, so a wait does not outlive them).
     """
 
-    def sign_again(signed: SignedHeaders) -> None:
+    def sign_again(signed: dict[str, str]) -> None:
         signed.update(
             ready.signer.sign(credentials, url, dict(headers), body, payload_hash=payload_hash)
         )

@@ -29,8 +29,8 @@ __all__ = [
     "ChunkedBody",
     "RawResponse",
     "Request",
-    "SignedHeaders",
     "Transport",
+    "refresh",
 ]
 
 #: Seconds a request's signature may age before the request is written; older, it is
@@ -40,46 +40,40 @@ __all__ = [
 RESIGN_AFTER = 1.0
 
 
-class SignedHeaders(dict[str, str]):
-    """A request's headers as signed, able to sign themselves again (in place).
-
-    **The rule of the seam:** a request is signed when it is about to be written.  The
-    attempt loop signs before it hands the request over; a transport that may wait
-    before writing (for a pooled connection, for a connection to be made) calls
-    :meth:`refresh` once the wait is over and writes the headers as they are then.
-    A transport that writes at once may ignore it: the headers are a plain ``dict``.
-    """
-
-    __slots__ = ("_sign_again", "signed_at")
-
-    def __init__(self, headers: Mapping[str, str]) -> None:
-        super().__init__(headers)
-        self.signed_at = 0.0  # time.monotonic() of the signature
-        self._sign_again: Callable[[SignedHeaders], None] | None = None
-
-    def signed(self, sign_again: Callable[[SignedHeaders], None]) -> SignedHeaders:
-        """Signed now; ``sign_again(self)`` signs them anew in place when asked to."""
-        self.signed_at = time.monotonic()
-        self._sign_again = sign_again
-        return self
-
-    def refresh(self) -> bool:
-        """Sign again if the signature is older than :data:`RESIGN_AFTER`; True if it was."""
-        sign_again = self._sign_again
-        if sign_again is None or time.monotonic() - self.signed_at <= RESIGN_AFTER:
-            return False
-        sign_again(self)
-        self.signed_at = time.monotonic()
-        return True
-
-
 class Request(NamedTuple):
-    """One attempt, ready for the wire: ``url`` is exact (already percent-encoded)."""
+    """One attempt, ready for the wire: ``url`` is exact (already percent-encoded).
+
+    **The rule of the seam: a request is signed when it is about to be written.** The
+    attempt loop signs before it hands the request over (``signed_at``, from
+    ``time.monotonic()``); a transport that may wait before writing (for a pooled
+    connection, for a connection to be made) calls :func:`refresh` once the wait is
+    over and writes ``headers`` as they are then.  ``sign_again(headers)`` signs
+    them anew, in place.
+    """
 
     method: str
     url: str
     headers: Mapping[str, str]
     body: bytes
+    signed_at: float = 0.0
+    sign_again: Callable[[dict[str, str]], None] | None = None
+
+
+def refresh(request: Request) -> bool:
+    """Sign ``request`` again, in place, if its signature is older than :data:`RESIGN_AFTER`.
+
+    True if it was signed again (its ``headers`` changed).
+    """
+    sign_again = request.sign_again
+    headers = request.headers
+    if (
+        sign_again is None
+        or not isinstance(headers, dict)
+        or time.monotonic() - request.signed_at <= RESIGN_AFTER
+    ):
+        return False
+    sign_again(headers)
+    return True
 
 
 class BodySource(Protocol):
@@ -146,8 +140,8 @@ class Transport(Protocol):
     async def send(self, request: Request, deadline: Deadline) -> RawResponse:
         """Send ``request``; return once the response headers arrived.
 
-        When ``request.headers`` are :class:`SignedHeaders` and the transport waited
-        (for a connection) before writing, it calls their ``refresh()`` first.
+        A transport that waited (for a connection) before writing calls
+        :func:`refresh` on ``request`` first.
 
         Raises only our errors: ``ConnectTimeoutError``, ``ReadTimeoutError``,
         ``DeadlineExceededError``, ``NetworkError`` (and subclasses),

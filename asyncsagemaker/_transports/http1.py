@@ -40,7 +40,7 @@ from ..errors import (
     ReadTimeoutError,
     SageMakerError,
 )
-from .base import RESIGN_AFTER, ChunkedBody, RawResponse, Request, SignedHeaders
+from .base import RESIGN_AFTER, ChunkedBody, RawResponse, Request, refresh
 from .error_map import BODY, GENERIC_ROWS, REQUEST, ErrorMap, Row, certificate_error, describe
 
 __all__ = ["ERRORS", "AiohttpTransport", "map_errors", "translate"]
@@ -101,9 +101,9 @@ translate = ERRORS.translate
 map_errors = ERRORS.mapped
 
 
-#: The signed headers of the request this task is sending (aiohttp copies the headers
-#: it is given, so the request class finds the originals here).
-_SENDING: contextvars.ContextVar[SignedHeaders | None] = contextvars.ContextVar(
+#: The request this task is sending while it may wait for a pooled connection (aiohttp
+#: copies the headers it is given, so the request class finds the request here).
+_SENDING: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
     "asyncsagemaker_sending", default=None
 )
 
@@ -113,20 +113,21 @@ class _SignedWhenWritten(aiohttp.ClientRequest):
 
     aiohttp makes the request (headers copied) before it waits for a pooled
     connection; ``send`` runs once it has one.  A request that waited longer than
-    ``RESIGN_AFTER`` goes out with a signature of now (``SignedHeaders.refresh``):
-    one that waited past the service's 5-minute window would be refused.  When
-    nothing waited, the cost is a time check.
+    ``RESIGN_AFTER`` goes out with a signature of now (``base.refresh``): one that
+    waited past the service's 5-minute window would be refused.  The transport hands
+    the request over (``_SENDING``) only when the pool is full, so a call that cannot
+    wait costs nothing here.
     """
 
     def send(self, conn: Any) -> Any:
-        signed = _SENDING.get()
+        request = _SENDING.get()
         if (
-            signed is not None
-            and time.monotonic() - signed.signed_at > RESIGN_AFTER  # it waited
-            and signed.get("Authorization") == self.headers.get("Authorization")  # this one
-            and signed.refresh()
+            request is not None
+            and time.monotonic() - request.signed_at > RESIGN_AFTER  # it waited
+            and request.headers.get("Authorization") == self.headers.get("Authorization")
+            and refresh(request)
         ):
-            self.headers.update(signed)
+            self.headers.update(request.headers)
         return super().send(conn)
 
 
@@ -167,6 +168,7 @@ class AiohttpTransport:
         self._sweeper: Sweeper | None = None
         self._urls: dict[str, yarl.URL] = {}
         self._closed = False
+        self._in_flight = 0  # requests sent whose body is not done: connections in use
 
     @property
     def closed(self) -> bool:
@@ -204,9 +206,13 @@ class AiohttpTransport:
         watchdog = deadline.watchdog(task=asyncio.current_task(), sweeper=self._sweeper)
         if watchdog is not None:
             watchdog.waiting_since = watchdog.started  # waiting for the response headers
-        headers = request.headers
-        # for _SignedWhenWritten, in this task's context only, for this request only
-        sending = _SENDING.set(headers) if type(headers) is SignedHeaders else None
+        # The pool is full: this request may wait for a connection, and must then be
+        # signed again when it is written (_SignedWhenWritten).  Only a pool wait can
+        # outlast the service's window; a connection is made within connect_timeout.
+        limit = self._max_connections
+        self._in_flight += 1
+        sending = _SENDING.set(request) if limit and self._in_flight > limit else None
+        answered = False
         try:
             response = await session.request(
                 request.method,
@@ -216,6 +222,7 @@ class AiohttpTransport:
                 allow_redirects=False,
                 proxy=self._proxy,
             )
+            answered = True
         except asyncio.CancelledError:
             if watchdog is None:
                 raise
@@ -229,6 +236,8 @@ class AiohttpTransport:
                 watchdog.stop()
             raise translate(exc, during=REQUEST, closed=self._closed) from exc
         finally:
+            if not answered:
+                self._in_flight -= 1  # else when its body is done (_Body._finish)
             if sending is not None:
                 _SENDING.reset(sending)  # nothing (the body) kept past the request
         if watchdog is not None:
@@ -321,6 +330,7 @@ class _Body(ChunkedBody):
 
     def _finish(self) -> None:
         self._done = True
+        self._transport._in_flight -= 1  # its connection is free again
         if self._watchdog is not None:
             self._watchdog.stop()
         protocol = self._protocol

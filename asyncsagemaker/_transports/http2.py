@@ -57,7 +57,7 @@ from ..errors import (
     StreamError,
     StreamInterruptedError,
 )
-from .base import ChunkedBody, RawResponse, Request, SignedHeaders
+from .base import ChunkedBody, RawResponse, Request, refresh
 from .error_map import GENERIC_ROWS, REQUEST, ErrorMap
 
 __all__ = ["CONNECTION_WINDOW", "H2Stream", "H2Transport"]
@@ -513,9 +513,7 @@ class H2Transport:
             raise ClientClosedError("this client was closed; create a new one")
         origin = _origin(request.url)
         connection = await self._connection(origin, deadline)
-        headers = request.headers
-        if type(headers) is SignedHeaders:
-            headers.refresh()  # signed when written: the wait for a connection may be long
+        refresh(request)  # signed when written: the wait for a connection may be long
         stream = connection.open(request)
         if request.body or end_stream:
             try:

@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import botocore.session
 import psutil
@@ -368,3 +369,30 @@ async def test_a_call_queued_behind_a_busy_pool_is_signed_when_it_is_written(
     assert first + b"".join(rest) == b"first done"
     assert answer.body == b"queued"
     assert [r.outcome for r in emu.records] == ["ok", "ok"]
+
+
+async def test_the_pool_count_that_decides_a_possible_wait_comes_back_to_zero(
+    start_emulator: EmulatorFactory,
+) -> None:
+    """The HTTP/1.1 transport counts the connections in use to know when a call may
+    wait for one (and must then be signed when written): every way a call ends gives
+    its connection back to the count."""
+    emu = start_emulator(credentials={AKID: SECRET})
+    async with client_for(emu, max_pool_connections=2, max_attempts=1) as client:
+        await client.invoke_endpoint("echo", body=b"whole")
+        async with client.invoke_endpoint_with_response_stream("echo", body=b"x" * 100):
+            pass  # left unread
+        with pytest.raises(asyncsagemaker.ServiceError):
+            await client.invoke_endpoint("no-such-endpoint", body=b"")  # refused
+        streams = await asyncio.gather(
+            *(client.invoke_endpoint_with_response_stream("echo", body=b"y") for _ in range(5))
+        )  # three of them waited for a connection
+        for stream in streams:
+            assert await stream.read() == b"y"
+        call = asyncio.create_task(client.invoke_endpoint("echo", body=b"z"))
+        await asyncio.sleep(0)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        transport: Any = client._core.ready and client._core.ready.transport
+        assert transport._in_flight == 0
