@@ -55,11 +55,15 @@ class AdmissionGate:
             loop.call_soon(self._new_turn, loop)
         try:
             await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self._count -= 1  # let in, then cancelled: its place goes to the next
-            else:
-                self._waiters.remove(waiter)
+        except BaseException:  # cancelled (or the coroutine closed) at any point
+            if not waiter.done():
+                waiter.cancel()  # still in line: the next turn skips it
+            elif not waiter.cancelled():
+                # let in, then cancelled before it started: its place goes to the next
+                self._count = max(self._count - 1, 0)
+            # A cancelled waiter is never removed here: the turn that runs next may
+            # already have taken it off the line (and skipped it), so removing it
+            # would fail; it is dropped when its turn comes.
             raise
 
     def _new_turn(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -17,6 +17,7 @@ import json
 import time
 import warnings
 from collections.abc import AsyncIterable, Callable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -46,13 +47,19 @@ from ._openai_route import (
 )
 from ._operations import Operation
 from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
-from ._sessions import StatefulSession
+from ._sessions import StatefulSession, parse_new_session_id
 from ._stream import ResponseStream
 from ._stream_call import StreamCall
 from ._telemetry.front import Telemetry
 from ._telemetry.hooks import Observer
 from ._transports.base import RawResponse, Transport
-from .errors import ConfigurationError, SageMakerError, ServiceError, UsageError
+from .errors import (
+    ConfigurationError,
+    ParamValidationError,
+    SageMakerError,
+    ServiceError,
+    UsageError,
+)
 from .formats import Generation, TokenFormat, chat_body, parse_generation
 
 if TYPE_CHECKING:
@@ -131,8 +138,12 @@ class SageMakerRuntime:
 
     async def __aenter__(self) -> SageMakerRuntime:
         """Resolve region, endpoint and credentials now, so that set-up errors show at once."""
-        ready = await self._core.get_ready()
-        await ready.credentials.get()
+        try:
+            ready = await self._core.get_ready()
+            await ready.credentials.get()
+        except BaseException:
+            await self.close()  # __aexit__ will not run: nothing may stay open (no warning)
+            raise
         return self
 
     async def __aexit__(
@@ -316,13 +327,15 @@ class SageMakerRuntime:
         inference_id: str | None = None,
         inference_component_name: str | None = None,
         session_id: str | None = None,
+        prefix_aware_id: str | None = None,
         **extra: Any,
     ) -> StreamCall:
         """Stream the model's answer: ``async with client.invoke_...(...) as stream``.
 
         ``body`` is bytes, str (UTF-8) or a JSON-serialisable object (then
-        ``content_type`` defaults to ``application/json``).  Other members of the
-        service model (as snake_case keywords) go in ``extra``.
+        ``content_type`` defaults to ``application/json``).  ``prefix_aware_id`` is
+        the routing hint of an endpoint with prefix-aware routing.  Other members of
+        the service model (as snake_case keywords) go in ``extra``.
         """
         params = {
             "body": body,
@@ -334,6 +347,7 @@ class SageMakerRuntime:
             "inference_id": inference_id,
             "inference_component_name": inference_component_name,
             "session_id": session_id,
+            "prefix_aware_id": prefix_aware_id,
             **extra,
         }
         return StreamCall(self._open_stream(endpoint_name, params))
@@ -521,9 +535,13 @@ class SageMakerRuntime:
         enable_explanations: str | None = None,
         inference_component_name: str | None = None,
         session_id: str | None = None,
+        prefix_aware_id: str | None = None,
         **extra: Any,
     ) -> InvokeEndpointResponse:
-        """Invoke the model and return its whole answer."""
+        """Invoke the model and return its whole answer.
+
+        ``prefix_aware_id`` is the routing hint of an endpoint with prefix-aware routing.
+        """
         params = {
             "body": body,
             "content_type": content_type,
@@ -536,6 +554,7 @@ class SageMakerRuntime:
             "enable_explanations": enable_explanations,
             "inference_component_name": inference_component_name,
             "session_id": session_id,
+            "prefix_aware_id": prefix_aware_id,
             **extra,
         }
         response, operation, data, observer = await self._call(
@@ -549,6 +568,7 @@ class SageMakerRuntime:
         endpoint_name: str,
         *,
         input_location: str | None = None,
+        body: Any = None,
         content_type: str | None = None,
         accept: str | None = None,
         custom_attributes: str | None = None,
@@ -557,9 +577,21 @@ class SageMakerRuntime:
         invocation_timeout_seconds: int | None = None,
         **extra: Any,
     ) -> AsyncInferenceResponse:
-        """Queue an asynchronous inference whose input is in S3 (``input_location``)."""
+        """Queue an asynchronous inference: its input in S3 (``input_location``) or inline.
+
+        ``body`` is the input itself (up to 128,000 bytes; as for ``invoke_endpoint``).
+        The service takes exactly one of the two, so both or neither is refused here,
+        before anything is sent.
+        """
+        if (input_location is None) == (body is None):
+            raise ParamValidationError(
+                "invoke_endpoint_async takes exactly one of input_location (an S3 URI of "
+                "the input) and body (the input inline, up to 128,000 bytes), "
+                + ("not both" if body is not None else "and got neither")
+            )
         params = {
             "input_location": input_location,
+            "body": body,
             "content_type": content_type,
             "accept": accept,
             "custom_attributes": custom_attributes,
@@ -708,17 +740,33 @@ def _invoke_endpoint_response(
     operation: Operation, response: RawResponse, data: bytes
 ) -> InvokeEndpointResponse:
     attributes = operation.response_attributes(response.headers)
+    new_session_id, expires_at = _new_session(attributes.get("new_session_id"))
     return InvokeEndpointResponse(
         body=data,
         content_type=attributes.get("content_type"),
         invoked_production_variant=attributes.get("invoked_production_variant"),
         custom_attributes=attributes.get("custom_attributes"),
-        new_session_id=attributes.get("new_session_id"),
+        new_session_id=new_session_id,
         closed_session_id=attributes.get("closed_session_id"),
         request_id=response.headers.get("x-amzn-RequestId"),
         status_code=response.status,
         headers=response.headers,
+        new_session_expires_at=expires_at,
     )
+
+
+def _new_session(header: str | None) -> tuple[str | None, datetime | None]:
+    """The id and expiry of ``X-Amzn-SageMaker-New-Session-Id``, read once here.
+
+    A value not in the service's form is kept as sent (no expiry): a plain call still
+    returns, and a session refuses it with the reason (``StatefulSession._opened``).
+    """
+    if header is None:
+        return None, None
+    try:
+        return parse_new_session_id(header)
+    except SageMakerError:
+        return header, None
 
 
 def _inference_id(data: bytes) -> str | None:

@@ -19,6 +19,7 @@ import platform
 import random
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -33,6 +34,7 @@ from ._config import Config, Settings
 from ._deadline import Deadline
 from ._endpoints import SERVICE_NAME, resolve_endpoint_url
 from ._operations import Operation, load_operations
+from ._redact import redact, redact_library_logs
 from ._retries import RetryPolicy
 from ._telemetry.hooks import Observer
 from ._transports.base import Answer, Request, Transport
@@ -46,7 +48,15 @@ from .errors import (
     StreamError,
 )
 
-__all__ = ["Authorizer", "Core", "ErrorParser", "Ready", "refusal"]
+__all__ = [
+    "MAX_ERROR_BODY",
+    "MAX_ERROR_MESSAGE",
+    "Authorizer",
+    "Core",
+    "ErrorParser",
+    "Ready",
+    "refusal",
+]
 
 _A = TypeVar("_A", bound=Answer)
 
@@ -160,6 +170,7 @@ class Core:
 
     def _resolve_blocking(self) -> Ready:
         """Everything that reads files: runs in a worker thread, once per client."""
+        redact_library_logs()  # botocore's parser logs the error bodies it reads
         try:
             session = self._botocore_session or botocore.session.Session(profile=self._profile_name)
             region = self.region_name or session.get_config_variable("region")
@@ -292,19 +303,22 @@ class Core:
             if self.closed:
                 raise ClientClosedError("the client was closed while the call was under way")
             credentials: ReadOnlyCredentials | None = None
+            again: Callable[[dict[str, str]], None] | None = None
             if authorizer is None:
                 credentials = ready.credentials.fresh() or await ready.credentials.get()
                 signed = ready.signer.sign(
                     credentials, url, dict(headers), body, payload_hash=payload_hash
                 )
-            else:
+                again = _signer_again(ready, credentials, url, headers, body, payload_hash)
+            else:  # a bearer token has no time in it: nothing to sign again
                 signed = await authorizer.authorize(url, dict(headers), body)
+            signed_at = time.monotonic()
             signed["User-Agent"] = ready.user_agent
             signed.update(unsigned)
             signed["amz-sdk-invocation-id"] = invocation_id
             signed["amz-sdk-request"] = f"attempt={attempt.number}; max={retry.max_attempts}"
             observer.sending(attempt.number, url, signed)
-            request = Request("POST", url, signed, body)
+            request = Request("POST", url, signed, body, signed_at, again)
             try:
                 answer = await send(request, deadline)
             except SageMakerError as error:
@@ -313,24 +327,100 @@ class Core:
             if 200 <= answer.status < 300:
                 attempt.succeeded(answer.status, answer.headers.get("x-amzn-requestid"))
                 return answer, request, credentials
-            attempt.failed(await refusal(answer, parse_error))
+            attempt.failed(await refusal(answer, parse_error, deadline.read_timeout))
         raise AssertionError("unreachable: attempts() ends by success or by raising")
 
 
-async def refusal(answer: Answer, parse_error: ErrorParser) -> SageMakerError:
-    """The typed error of a non-2xx answer; a body cut off still tells its status."""
+def _signer_again(
+    ready: Ready,
+    credentials: ReadOnlyCredentials,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    payload_hash: str | None,
+) -> Callable[[dict[str, str]], None]:
+    """How a request's headers are signed again, in place, by a transport that waited
+    (``base.refresh``): the same request and credentials, at the time of now.
+
+    The same credentials, because the bidirectional call's event signer chains from
+    the request's signature with the credentials the loop returns (botocore refreshes
+    them minutes before they expire, so a wait does not outlive them).
+    """
+
+    def sign_again(signed: dict[str, str]) -> None:
+        signed.update(
+            ready.signer.sign(credentials, url, dict(headers), body, payload_hash=payload_hash)
+        )
+
+    return sign_again
+
+
+#: How much of an error body is read: a refusal is a few hundred bytes of JSON, and a
+#: misbehaving service (or proxy) must not make a call hold hundreds of MB.
+MAX_ERROR_BODY = 1024 * 1024
+#: How much of an error's message is kept (the rest is counted, not kept).
+MAX_ERROR_MESSAGE = 4096
+
+
+async def refusal(
+    answer: Answer, parse_error: ErrorParser, read_timeout: float | None = None
+) -> SageMakerError:
+    """The typed error of a non-2xx answer, from at most :data:`MAX_ERROR_BODY` of its body.
+
+    Every read waits ``read_timeout`` at most (the HTTP/2 stream has no idle limit of
+    its own once open); the call's deadline bounds the whole.  A body cut off, silent
+    or too long still tells its status, and what was read of it.
+    """
     body = answer.body
+    chunks: list[bytes] = []
+    size = 0
+    whole = False
     try:
-        data = await body.read_all()
-    except (NetworkError, ReadTimeoutError, StreamError):
-        data = b""
-        body.abort()
+        while size <= MAX_ERROR_BODY:
+            if read_timeout is None:
+                chunk = await body.read_chunk()
+            else:
+                chunk = await asyncio.wait_for(body.read_chunk(), read_timeout)
+            if not chunk:
+                whole = True
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (NetworkError, ReadTimeoutError, StreamError, asyncio.TimeoutError):
+        pass  # what came before still tells
     except BaseException:
         body.abort()
         raise
-    else:
+    if whole:
         body.release()
-    return parse_error(answer.status, answer.headers, data)
+    else:
+        body.abort()  # never drained: closed
+    data = b"".join(chunks)[:MAX_ERROR_BODY]
+    error = parse_error(answer.status, answer.headers, data)
+    _bound_messages(error, data, cut=size > MAX_ERROR_BODY)
+    return error
+
+
+def _bound_messages(error: SageMakerError, data: bytes, *, cut: bool) -> None:
+    """Keep the first :data:`MAX_ERROR_MESSAGE` characters of the error's messages, saying
+    how much was cut; a message botocore could not find in a cut body is its first bytes."""
+    for name in ("message", "original_message"):
+        text = getattr(error, name, None)
+        if not isinstance(text, str):
+            continue
+        notes = []
+        if name == "message" and cut:
+            if not text or text == f"HTTP {getattr(error, 'status_code', '')}":
+                text = data[:MAX_ERROR_MESSAGE].decode("utf-8", "replace")
+            notes.append(f"the error body was over {MAX_ERROR_BODY} bytes; the rest was not read")
+        if len(text) > MAX_ERROR_MESSAGE:
+            notes.insert(0, f"{len(text) - MAX_ERROR_MESSAGE} more characters cut")
+            text = text[:MAX_ERROR_MESSAGE]
+        if notes:
+            text = redact(f"{text} [... {'; '.join(notes)}]")  # the body's bytes, maybe
+            setattr(error, name, text)
+            if name == "message":
+                error.args = (text,)
 
 
 def _invocation_id() -> str:

@@ -59,6 +59,15 @@ def _python_pattern(java: str) -> re.Pattern[str]:
     return re.compile(java)
 
 
+#: ``NEW_SESSION`` where the model refuses it: only ``InvokeEndpoint`` opens a session.
+_NEW_SESSION_ELSEWHERE = (
+    "session_id='NEW_SESSION' opens a stateful session, and only invoke_endpoint can open "
+    "one (SageMaker takes NEW_SESSION on InvokeEndpoint only): open it with "
+    "client.invoke_endpoint(..., session_id='NEW_SESSION') and pass the id it returns "
+    "(new_session_id), or use client.session(...), which does both"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Member:
     """One input member: where it goes on the wire and what it may hold."""
@@ -87,6 +96,8 @@ class Member:
                 f"{self._label} may hold only visible ASCII characters and spaces; found {bad!r}"
             )
         if self.pattern is not None and not self.pattern.fullmatch(value):
+            if self.name == "SessionId" and value == "NEW_SESSION":
+                raise ParamValidationError(_NEW_SESSION_ELSEWHERE)
             raise ParamValidationError(
                 f"{self._label} {value!r} does not match the service's pattern "
                 f"{self.pattern.pattern}"

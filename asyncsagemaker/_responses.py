@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 __all__ = ["AsyncInferenceResponse", "InvokeEndpointResponse"]
@@ -12,7 +13,14 @@ __all__ = ["AsyncInferenceResponse", "InvokeEndpointResponse"]
 
 @dataclasses.dataclass(frozen=True)
 class InvokeEndpointResponse:
-    """The model's whole answer, with the service's response metadata."""
+    """The model's whole answer, with the service's response metadata.
+
+    ``new_session_id`` is the id of the stateful session this answer opened (the
+    service sends ``<id>; Expires=<UTC time>``; the id alone is kept here, as the next
+    call's ``session_id`` wants it), and ``new_session_expires_at`` its expiry (a
+    timezone-aware UTC ``datetime``; ``None`` when no expiry was given).  A header not
+    in that form is kept as sent, with no expiry.
+    """
 
     body: bytes
     content_type: str | None
@@ -23,6 +31,7 @@ class InvokeEndpointResponse:
     request_id: str | None
     status_code: int
     headers: Mapping[str, str] = dataclasses.field(repr=False)
+    new_session_expires_at: datetime | None = None
 
     def text(self, encoding: str = "utf-8") -> str:
         """The body decoded as text (UTF-8 unless told otherwise)."""

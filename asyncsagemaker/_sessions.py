@@ -342,18 +342,20 @@ class StatefulSession:
 
     def _opened(self, answer: InvokeEndpointResponse) -> None:
         """Take the id and expiry of the answer to ``NEW_SESSION``."""
-        header = answer.new_session_id
-        if not header:
+        session_id = answer.new_session_id
+        if not session_id:
             raise SessionError(
                 f"the model on {self.endpoint_name} answered NEW_SESSION without opening a "
                 "session (no X-Amzn-SageMaker-New-Session-Id); its answer is in .response",
                 response=answer,
             )
-        try:
-            self.id, self.expires_at = parse_new_session_id(header)
-        except SessionError as exc:
-            exc.response, exc.request_id = answer, answer.request_id
-            raise
+        if not _BARE_ID.fullmatch(session_id):  # the answer kept a header it could not read
+            try:
+                parse_new_session_id(session_id)  # raises, saying why
+            except SessionError as exc:
+                exc.response, exc.request_id = answer, answer.request_id
+                raise
+        self.id, self.expires_at = session_id, answer.new_session_expires_at
         self._answered(answer)
 
     def _answered(self, answer: InvokeEndpointResponse) -> None:

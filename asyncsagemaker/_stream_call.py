@@ -44,13 +44,19 @@ class StreamCall(Coroutine[Any, Any, ResponseStream]):
         self._coroutine.close()
 
     def __await__(self) -> Generator[Any, None, ResponseStream]:
-        self._started = True
+        self._start_once()
         return self._coroutine.__await__()
 
     async def __aenter__(self) -> ResponseStream:
-        self._started = True
+        self._start_once()
         self._stream = await self._coroutine
         return self._stream
+
+    def _start_once(self) -> None:
+        """A call opens one stream, once: a second ``await`` or ``async with`` says so."""
+        if self._started:
+            raise UsageError(_REUSED)
+        self._started = True
 
     async def __aexit__(
         self,
@@ -91,6 +97,11 @@ _MISUSE_ITERATE = (
     "invoke_endpoint_with_response_stream(...) opens a stream and must be awaited first: "
     "write `async with client.invoke_endpoint_with_response_stream(...) as stream:` and "
     "then `async for part in stream:` (or `stream = await client.invoke_...(...)`)"
+)
+_REUSED = (
+    "this call was already awaited or entered (`async with`): a call opens one stream, "
+    "once; call client.invoke_endpoint_with_response_stream(...) again for another stream, "
+    "or keep the stream the first `await` / `async with` gave you"
 )
 _NEVER_AWAITED = (
     "invoke_endpoint_with_response_stream(...) was never awaited, so no request was sent: "

@@ -14,12 +14,15 @@ what a caller can do about it:
 * :class:`DecodeError`: the model's output is not what a view expected (a bad JSON
   line, an error record from the model server, an unknown token format).
 
-This module is stdlib only: the sans-IO codec raises :class:`ProtocolError`.
+This module is stdlib only (and the stdlib :mod:`._redact`): the sans-IO codec raises
+:class:`ProtocolError`.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ._redact import redact
 
 __all__ = [
     "CertificateError",
@@ -64,9 +67,15 @@ class SageMakerError(Exception):
 
     ``request_id`` is the service's ``x-amzn-RequestId`` of the call the error
     belongs to, when one was known (every error raised from a stream has it).
+    Messages never show a session token, signature or access key id, even when the
+    service quotes them back (a 403 quoting the canonical request): they are
+    masked when the error is made.
     """
 
     request_id: str | None = None
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 # --- before anything is sent -------------------------------------------------------
@@ -141,7 +150,7 @@ class ServiceError(SageMakerError):
         request_id: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message: str = self.args[0]  # as masked
         self.code = code
         self.status_code = status_code
         self.request_id = request_id
@@ -177,7 +186,9 @@ class ModelError(ServiceError):
     ) -> None:
         super().__init__(message, code=code, status_code=status_code, request_id=request_id)
         self.original_status_code = original_status_code
-        self.original_message = original_message
+        self.original_message = (
+            redact(original_message) if isinstance(original_message, str) else original_message
+        )
         self.log_stream_arn = log_stream_arn
 
 
@@ -214,7 +225,7 @@ class StreamError(SageMakerError):
 
     def __init__(self, message: str, *, code: str = "") -> None:
         super().__init__(message)
-        self.message = message
+        self.message: str = self.args[0]  # as masked
         self.code = code
 
     def __str__(self) -> str:
@@ -346,7 +357,7 @@ class ModelOutputError(DecodeError, StreamError):
         payload: Any = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = self.args[0]  # as masked
         self.error_type = error_type
         self.code = code
         self.payload = payload

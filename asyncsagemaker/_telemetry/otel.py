@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from .._redact import redact
 from .._version import __version__
 from ..errors import SageMakerError, ServiceError, StreamError
 from .hooks import NO_OBSERVER, Observer, lambda_trace_header
@@ -470,7 +471,7 @@ class _CallObserver(Observer):
 
     def _description(self, error: BaseException | None) -> str | None:
         """An error's message, only with capture on: it may quote the model's output."""
-        return str(error) if self._inst.capture and error is not None else None
+        return redact(str(error)) if self._inst.capture and error is not None else None
 
 
 def error_type(error: BaseException) -> str:

@@ -15,22 +15,65 @@ bidirectional call (:mod:`.http2`) follows the same rules, and its streams are
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from .._deadline import Deadline
 
-__all__ = ["Answer", "BodySource", "ChunkedBody", "RawResponse", "Request", "Transport"]
+__all__ = [
+    "RESIGN_AFTER",
+    "Answer",
+    "BodySource",
+    "ChunkedBody",
+    "RawResponse",
+    "Request",
+    "Transport",
+    "refresh",
+]
+
+#: Seconds a request's signature may age before the request is written; older, it is
+#: signed again.  AWS refuses a request that reaches it more than 5 minutes after its
+#: signing time (protocol.md §5.1), and a request may wait for a pooled connection
+#: (or for one to be made) for longer than that.
+RESIGN_AFTER = 1.0
 
 
 class Request(NamedTuple):
-    """One attempt, ready for the wire: ``url`` is exact (already percent-encoded)."""
+    """One attempt, ready for the wire: ``url`` is exact (already percent-encoded).
+
+    **The rule of the seam: a request is signed when it is about to be written.** The
+    attempt loop signs before it hands the request over (``signed_at``, from
+    ``time.monotonic()``); a transport that may wait before writing (for a pooled
+    connection, for a connection to be made) calls :func:`refresh` once the wait is
+    over and writes ``headers`` as they are then.  ``sign_again(headers)`` signs
+    them anew, in place.
+    """
 
     method: str
     url: str
     headers: Mapping[str, str]
     body: bytes
+    signed_at: float = 0.0
+    sign_again: Callable[[dict[str, str]], None] | None = None
+
+
+def refresh(request: Request) -> bool:
+    """Sign ``request`` again, in place, if its signature is older than :data:`RESIGN_AFTER`.
+
+    True if it was signed again (its ``headers`` changed).
+    """
+    sign_again = request.sign_again
+    headers = request.headers
+    if (
+        sign_again is None
+        or not isinstance(headers, dict)
+        or time.monotonic() - request.signed_at <= RESIGN_AFTER
+    ):
+        return False
+    sign_again(headers)
+    return True
 
 
 class BodySource(Protocol):
@@ -96,6 +139,9 @@ class Transport(Protocol):
 
     async def send(self, request: Request, deadline: Deadline) -> RawResponse:
         """Send ``request``; return once the response headers arrived.
+
+        A transport that waited (for a connection) before writing calls
+        :func:`refresh` on ``request`` first.
 
         Raises only our errors: ``ConnectTimeoutError``, ``ReadTimeoutError``,
         ``DeadlineExceededError``, ``NetworkError`` (and subclasses),

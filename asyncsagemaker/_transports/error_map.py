@@ -15,6 +15,7 @@ import ssl
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from .._redact import redact_headers
 from ..errors import (
     CertificateError,
     ClientClosedError,
@@ -45,6 +46,23 @@ def certificate_error(problem: object, where: str) -> CertificateError:
         f"the TLS certificate of {where} was not accepted: {problem} "
         "(a private CA? pass its bundle as AWS_CA_BUNDLE or ca_bundle in the profile)"
     )
+
+
+def _scrub(exc: BaseException) -> None:
+    """Mask the request headers a library's exception keeps (aiohttp's ``request_info``).
+
+    The exception becomes the ``__cause__`` of ours, and its ``repr`` (in a traceback,
+    a log's ``exc_info``, an error tracker) would show ``Authorization`` and the
+    session token.  Its class, message and status stay, for whoever debugs.
+    """
+    info: Any = getattr(exc, "request_info", None)
+    headers = getattr(info, "headers", None)
+    if headers is None or not hasattr(info, "_replace"):
+        return
+    with contextlib.suppress(Exception):  # a shape we do not know: leave it
+        masked = info._replace(headers=redact_headers(headers))
+        exc.request_info = masked  # type: ignore[attr-defined]
+        exc.args = tuple(masked if arg is info else arg for arg in exc.args)
 
 
 def _bad_arguments(exc: BaseException, during: str) -> SageMakerError:
@@ -91,6 +109,7 @@ class ErrorMap:
         """
         if isinstance(exc, SageMakerError):
             return exc
+        _scrub(exc)  # it becomes our error's __cause__
         if closed and during == REQUEST and isinstance(exc, self._when_closed):
             return ClientClosedError("the client was closed while the call was under way")
         for kinds, make in self._rows:

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import socket
 import ssl
+import time
 from typing import Any
 
 import aiohttp
@@ -38,7 +40,7 @@ from ..errors import (
     ReadTimeoutError,
     SageMakerError,
 )
-from .base import ChunkedBody, RawResponse, Request
+from .base import RESIGN_AFTER, ChunkedBody, RawResponse, Request, refresh
 from .error_map import BODY, GENERIC_ROWS, REQUEST, ErrorMap, Row, certificate_error, describe
 
 __all__ = ["ERRORS", "AiohttpTransport", "map_errors", "translate"]
@@ -99,6 +101,36 @@ translate = ERRORS.translate
 map_errors = ERRORS.mapped
 
 
+#: The request this task is sending while it may wait for a pooled connection (aiohttp
+#: copies the headers it is given, so the request class finds the request here).
+_SENDING: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
+    "asyncsagemaker_sending", default=None
+)
+
+
+class _SignedWhenWritten(aiohttp.ClientRequest):
+    """aiohttp's request, signed again when it is about to be written, if it waited.
+
+    aiohttp makes the request (headers copied) before it waits for a pooled
+    connection; ``send`` runs once it has one.  A request that waited longer than
+    ``RESIGN_AFTER`` goes out with a signature of now (``base.refresh``): one that
+    waited past the service's 5-minute window would be refused.  The transport hands
+    the request over (``_SENDING``) only when the pool is full, so a call that cannot
+    wait costs nothing here.
+    """
+
+    def send(self, conn: Any) -> Any:
+        request = _SENDING.get()
+        if (
+            request is not None
+            and time.monotonic() - request.signed_at > RESIGN_AFTER  # it waited
+            and request.headers.get("Authorization") == self.headers.get("Authorization")
+            and refresh(request)
+        ):
+            self.headers.update(request.headers)
+        return super().send(conn)
+
+
 def _keepalive_socket(addr_info: Any) -> socket.socket:
     family, kind, proto, _, _ = addr_info
     sock = socket.socket(family=family, type=kind, proto=proto)
@@ -136,6 +168,7 @@ class AiohttpTransport:
         self._sweeper: Sweeper | None = None
         self._urls: dict[str, yarl.URL] = {}
         self._closed = False
+        self._in_flight = 0  # requests sent whose body is not done: connections in use
 
     @property
     def closed(self) -> bool:
@@ -156,6 +189,7 @@ class AiohttpTransport:
             timeout=self._timeout,
             auto_decompress=False,
             skip_auto_headers=_SKIP_AUTO_HEADERS,
+            request_class=_SignedWhenWritten,
         )
         return self._session
 
@@ -172,6 +206,13 @@ class AiohttpTransport:
         watchdog = deadline.watchdog(task=asyncio.current_task(), sweeper=self._sweeper)
         if watchdog is not None:
             watchdog.waiting_since = watchdog.started  # waiting for the response headers
+        # The pool is full: this request may wait for a connection, and must then be
+        # signed again when it is written (_SignedWhenWritten).  Only a pool wait can
+        # outlast the service's window; a connection is made within connect_timeout.
+        limit = self._max_connections
+        self._in_flight += 1
+        sending = _SENDING.set(request) if limit and self._in_flight > limit else None
+        answered = False
         try:
             response = await session.request(
                 request.method,
@@ -181,6 +222,7 @@ class AiohttpTransport:
                 allow_redirects=False,
                 proxy=self._proxy,
             )
+            answered = True
         except asyncio.CancelledError:
             if watchdog is None:
                 raise
@@ -193,6 +235,11 @@ class AiohttpTransport:
             if watchdog is not None:
                 watchdog.stop()
             raise translate(exc, during=REQUEST, closed=self._closed) from exc
+        finally:
+            if not answered:
+                self._in_flight -= 1  # else when its body is done (_Body._finish)
+            if sending is not None:
+                _SENDING.reset(sending)  # nothing (the body) kept past the request
         if watchdog is not None:
             watchdog.waiting_since = None
         return RawResponse(response.status, response.headers, _Body(response, watchdog, self))
@@ -283,6 +330,7 @@ class _Body(ChunkedBody):
 
     def _finish(self) -> None:
         self._done = True
+        self._transport._in_flight -= 1  # its connection is free again
         if self._watchdog is not None:
             self._watchdog.stop()
         protocol = self._protocol

@@ -51,8 +51,10 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
+from hpack import NeverIndexedHeaderTuple
 
 from .._deadline import Deadline, Sweeper, Watchdog
+from .._redact import SECRET_HEADERS, redact_library_logs
 from ..errors import (
     ClientClosedError,
     ConfigurationError,
@@ -63,7 +65,7 @@ from ..errors import (
     StreamError,
     StreamInterruptedError,
 )
-from .base import ChunkedBody, RawResponse, Request
+from .base import ChunkedBody, RawResponse, Request, refresh
 from .error_map import GENERIC_ROWS, REQUEST, ErrorMap
 from .tunnel import open_tunnel
 
@@ -95,6 +97,16 @@ def _code_name(code: int | None) -> str:
         return ErrorCodes(code).name
     except ValueError:
         return f"error {code}"
+
+
+def _header(name: str, value: str) -> tuple[str, str] | NeverIndexedHeaderTuple:
+    """A request header for h2; a secret one never indexed (RFC 7541, 7.1.3).
+
+    Never indexed, the value stays out of HPACK's compression table (and hpack's
+    own logs show it as redacted); the filter of :func:`~.._redact.redact_library_logs`
+    masks the rest.
+    """
+    return NeverIndexedHeaderTuple(name, value) if name in SECRET_HEADERS else (name, value)
 
 
 class H2Stream(ChunkedBody):
@@ -298,7 +310,7 @@ class _Connection:
             (":scheme", parts.scheme),
             (":authority", parts.netloc),
             (":path", target or "/"),
-            *((k.lower(), v) for k, v in request.headers.items() if k.lower() != "host"),
+            *(_header(k.lower(), v) for k, v in request.headers.items() if k.lower() != "host"),
         ]
         try:
             stream_id = self.h2.get_next_available_stream_id()
@@ -611,6 +623,7 @@ class H2Transport:
         self._pools: dict[str, list[_Connection]] = {}
         self._opening: dict[str, asyncio.Lock] = {}
         self._closed = False
+        redact_library_logs()  # hpack logs every header at DEBUG: the token is masked
 
     @property
     def closed(self) -> bool:
@@ -636,6 +649,7 @@ class H2Transport:
             raise ClientClosedError("this client was closed; create a new one")
         origin = _origin(request.url)
         connection = await self._connection(origin, deadline)
+        refresh(request)  # signed when written: the wait for a connection may be long
         stream = connection.open(request)
         if request.body or end_stream:
             try:

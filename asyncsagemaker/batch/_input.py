@@ -36,6 +36,7 @@ STREAM_MEMBERS = frozenset(
         "inference_id",
         "inference_component_name",
         "session_id",
+        "prefix_aware_id",
     }
 )
 #: The members of ``InvokeEndpoint`` a line may set: the streaming call's and two more.

@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from .._redact import redact
 from ..errors import ParamValidationError, SageMakerError
 from ..formats import Usage
 from ._call import RowResult
@@ -103,7 +104,8 @@ class RowWriter:
 
 def error_record(error: SageMakerError) -> dict[str, Any]:
     """``{"type", "message", "request_id"}`` of a row's error."""
-    return {"type": type(error).__name__, "message": str(error), "request_id": error.request_id}
+    message = redact(str(error))  # our errors are masked already; a row is written to disk
+    return {"type": type(error).__name__, "message": message, "request_id": error.request_id}
 
 
 def row_record(line: int, ident: Any, result: RowResult) -> dict[str, Any]:

@@ -126,6 +126,9 @@ def add_invoke_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--session-id", help="a stateful session id, or NEW_SESSION (not with --stream)"
     )
+    parser.add_argument(
+        "--prefix-aware-id", help="routing hint of an endpoint with prefix-aware routing"
+    )
     parser.add_argument("--region", help="AWS region (else AWS_REGION or the profile's)")
     parser.add_argument("--profile", help="a profile of ~/.aws/config")
     parser.add_argument("--endpoint-url", help="send here instead of the AWS endpoint")
@@ -300,6 +303,7 @@ async def _invoke(client: SageMakerRuntime, args: argparse.Namespace, out: TextI
         "inference_component_name": args.inference_component,
         "inference_id": args.inference_id,
         "session_id": args.session_id,
+        "prefix_aware_id": args.prefix_aware_id,
     }
     if args.target_model is not None:
         params["target_model"] = args.target_model
@@ -311,6 +315,8 @@ async def _invoke(client: SageMakerRuntime, args: argparse.Namespace, out: TextI
         session = ""
         if answer.new_session_id:
             session = f" | new session {answer.new_session_id}"
+            if answer.new_session_expires_at is not None:
+                session += f" (expires {answer.new_session_expires_at:%Y-%m-%dT%H:%M:%SZ})"
         if answer.closed_session_id:
             session += f" | closed session {answer.closed_session_id}"
         print(

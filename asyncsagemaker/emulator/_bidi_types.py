@@ -68,7 +68,7 @@ class BidiRecord:
 
     request_id: str
     endpoint_name: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # secrets: never in a repr
     started: float
     operation: str = BIDI
     status: int = 0

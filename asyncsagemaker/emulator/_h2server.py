@@ -29,6 +29,8 @@ import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
 
+from .._redact import redact_library_logs
+
 __all__ = ["CONNECTION_WINDOW", "STREAM_WINDOW", "H2Listener", "H2Stream", "StreamGone"]
 
 logger = logging.getLogger("asyncsagemaker.emulator")
@@ -433,6 +435,7 @@ class H2Listener:
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
         self._runs: set[asyncio.Task[None]] = set()
+        redact_library_logs()  # hpack logs the headers it decodes at DEBUG: tokens masked
 
     async def start(self) -> None:
         if self._ssl is not None:

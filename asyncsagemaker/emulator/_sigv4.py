@@ -29,7 +29,9 @@ from ._replies import ServiceReply
 
 __all__ = ["MAX_SKEW", "MISMATCH", "SERVICE", "verify"]
 
-MAX_SKEW = _dt.timedelta(minutes=15)
+#: How far a request's signing time may be from the clock: AWS documents that a signed
+#: request must reach it within 5 minutes of its time stamp (protocol.md §5.3).
+MAX_SKEW = _dt.timedelta(minutes=5)
 SERVICE = "sagemaker"
 _AMZ_FORMAT = "%Y%m%dT%H%M%SZ"
 _AUTH = re.compile(
@@ -101,10 +103,16 @@ def verify(
             request.headers[name] = value  # HTTPHeaders appends; repeats are joined with ','
     request.context["timestamp"] = timestamp
     signer = _Recomputer(Credentials(match["akid"], secret), match["region"], signed)
-    string_to_sign = signer.string_to_sign(request, signer.canonical_request(request))
+    canonical = signer.canonical_request(request)
+    string_to_sign = signer.string_to_sign(request, canonical)
     expected: str = signer.signature(string_to_sign, request)
     if not hmac.compare_digest(expected, match["sig"]):
-        raise _refuse("InvalidSignatureException", MISMATCH)
+        # AWS quotes both back (session token included), and so SDKs must not show them
+        raise _refuse(
+            "InvalidSignatureException",
+            f"{MISMATCH}\n\nThe Canonical String for this request should have been\n"
+            f"'{canonical}'\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n",
+        )
 
 
 def _authorization(received: Mapping[str, list[str]]) -> re.Match[str]:
@@ -197,12 +205,18 @@ def _check_clock(timestamp: str, now: _dt.datetime) -> None:
         limit = (now - MAX_SKEW).strftime(_AMZ_FORMAT)
         raise _refuse(
             "InvalidSignatureException",
-            f"Signature expired: {timestamp} is now earlier than {limit} ({now_text} - 15 min.)",
+            f"Signature expired: {timestamp} is now earlier than {limit} "
+            f"({now_text} - {_minutes()} min.)",
         )
     if signed_at > now + MAX_SKEW:
         limit = (now + MAX_SKEW).strftime(_AMZ_FORMAT)
         raise _refuse(
             "InvalidSignatureException",
             f"Signature not yet current: {timestamp} is still later than {limit} "
-            f"({now_text} + 15 min.)",
+            f"({now_text} + {_minutes()} min.)",
         )
+
+
+def _minutes() -> str:
+    """:data:`MAX_SKEW` as the service words it (``5``)."""
+    return f"{MAX_SKEW.total_seconds() / 60:g}"

@@ -138,7 +138,7 @@ class RequestRecord:
     request_id: str
     operation: str
     endpoint_name: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # secrets: never in a repr
     started: float
     body: bytes = b""
     body_size: int = 0

@@ -90,3 +90,10 @@ def test_bad_lines_say_what_is_wrong(line: str, stream: bool, message: str) -> N
     with pytest.raises(ParamValidationError, match=None) as caught:
         parse_line(line, stream=stream)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_request_object_may_name_a_prefix_aware_id(stream: bool) -> None:
+    line = json.dumps({"body": "x", "prefix_aware_id": "app-1"})
+    request = parse_line(line, stream=stream)
+    assert request is not None and request.call == {"prefix_aware_id": "app-1"}

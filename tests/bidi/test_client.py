@@ -8,9 +8,11 @@ Echo, interleaving, volume, multiplexing, backpressure both ways, leaving early
 from __future__ import annotations
 
 import asyncio
+import datetime
 import re
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -289,3 +291,28 @@ async def test_the_sdk_headers_tell_one_call_s_attempts_apart(rig: ClientRig) ->
     assert second["amz-sdk-request"] == "attempt=1; max=3"
     assert second["amz-sdk-invocation-id"] != first["amz-sdk-invocation-id"]
     assert "amz-sdk-request" not in first["authorization"]  # sent unsigned, as botocore does
+
+
+async def test_a_stream_that_waited_for_its_connection_is_signed_when_written(
+    rig: ClientRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that takes longer than the service's clock window to be made: the
+    stream's request is signed again once it has one, and its events chain from that."""
+    import asyncsagemaker.emulator._sigv4 as emulator_sigv4
+    from asyncsagemaker._transports.http2 import H2Transport
+
+    monkeypatch.setattr(emulator_sigv4, "MAX_SKEW", datetime.timedelta(seconds=2))
+    connect = H2Transport._connect
+
+    async def slow_connect(self: H2Transport, origin: str) -> Any:
+        await asyncio.sleep(3.5)  # past the (shortened) window, as a stalled handshake
+        return await connect(self, origin)
+
+    monkeypatch.setattr(H2Transport, "_connect", slow_connect)
+    async with rig() as (emu, client):
+        async with client.invoke_endpoint_with_bidirectional_stream("echo") as duplex:
+            await duplex.send("signed late")
+            await duplex.end_input()
+            parts = [part async for part in duplex]
+        assert parts == [BidiPart(b"signed late", "UTF8", "COMPLETE")]
+        assert emu.bidi_records[-1].outcome == "ok"

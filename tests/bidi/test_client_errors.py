@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
 import pytest
 import trustme
 
@@ -291,3 +295,74 @@ async def test_nobody_listening_is_a_network_error_after_retries() -> None:
         with pytest.raises(NetworkError, match=r"could not connect|Connect"):
             async with client.invoke_endpoint_with_bidirectional_stream("echo"):
                 pass
+
+
+# -- a refusal whose body never ends ---------------------------------------------------
+
+
+def refusing_server(
+    first: bytes, every: float | None
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """Refuses every stream with 400, sends ``first`` of its body, then a byte every
+    ``every`` seconds forever (``None``: nothing more, the stream stays open)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        writer.write(conn.data_to_send())
+        refused: list[int] = []
+
+        async def trickle(stream_id: int) -> None:
+            head = [(":status", "400"), ("x-amzn-errortype", "ValidationError")]
+            conn.send_headers(stream_id, head)
+            conn.send_data(stream_id, first)
+            writer.write(conn.data_to_send())
+            while every is not None:
+                await asyncio.sleep(every)
+                conn.send_data(stream_id, b" ")
+                writer.write(conn.data_to_send())
+
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            while data := await reader.read(65536):
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.RequestReceived) and event.stream_id:
+                        refused.append(event.stream_id)
+                        tasks.append(asyncio.create_task(trickle(event.stream_id)))
+                writer.write(conn.data_to_send())
+        except (ConnectionError, h2.exceptions.H2Error):
+            pass
+        finally:
+            for task in tasks:
+                task.cancel()
+            writer.close()
+
+    return serve
+
+
+@pytest.mark.parametrize(
+    ("every", "total_timeout", "error"),
+    [
+        (None, None, ServiceError),  # silent after its first bytes: read_timeout ends it
+        (0.05, 1.0, DeadlineExceededError),  # a byte every 50 ms forever: total_timeout
+    ],
+    ids=["silent", "trickling"],
+)
+async def test_a_refused_open_whose_error_body_never_ends_is_bounded(
+    every: float | None, total_timeout: float | None, error: type[Exception]
+) -> None:
+    config = Config(read_timeout=0.3, total_timeout=total_timeout, max_attempts=1)
+    server = await asyncio.start_server(refusing_server(b'{"message": "go', every), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    started = asyncio.get_running_loop().time()
+    try:
+        async with client_for(f"http://127.0.0.1:{port}", config=config) as client:
+            with pytest.raises(error) as caught:
+                async with client.invoke_endpoint_with_bidirectional_stream("ep"):
+                    pass  # pragma: no cover
+    finally:
+        server.close()
+    assert asyncio.get_running_loop().time() - started < 3.0
+    if isinstance(caught.value, ServiceError):  # the refusal, with what came of its body
+        assert (caught.value.code, caught.value.status_code) == ("ValidationError", 400)
+        assert '{"message": "go' in caught.value.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -247,7 +248,10 @@ def test_every_routing_option_reaches_the_service(emulator: Emulator) -> None:
     )
     assert opened.returncode == 0, opened.stderr
     assert emulator.records[-1].headers["x-amzn-sagemaker-target-model"] == "model-a.tar.gz"
-    session = opened.stderr.split("new session ", 1)[1].split(";")[0]
+    opened_session = re.search(r"new session (\S+) \(expires (\S+)\)", opened.stderr)
+    assert opened_session is not None, opened.stderr  # the id alone, then its expiry
+    session = opened_session[1]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", opened_session[2])
     result = invoke(
         emulator,
         "demo",
@@ -332,3 +336,10 @@ def test_demo_on_the_openai_route() -> None:
     reference = run_cli("demo", "--format", "vllm-chat", "--token-delay", "0", "--prompt", "hi")
     assert result.returncode == 0, result.stderr
     assert result.stdout == reference.stdout and "OpenAI-compatible route" in result.stderr
+
+
+def test_prefix_aware_id_is_an_option_of_invoke(emulator: Emulator) -> None:
+    for extra in ([], ["--stream"]):
+        result = invoke(emulator, "echo", "--prefix-aware-id", "app-7", *extra, "--body", "hi")
+        assert result.returncode == 0, result.stderr
+        assert emulator.records[-1].headers["x-amzn-sagemaker-prefix-aware-id"] == "app-7"

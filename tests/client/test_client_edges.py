@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import datetime
 import enum
+import json
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -16,7 +20,13 @@ from botocore.credentials import RefreshableCredentials
 
 import asyncsagemaker
 from asyncsagemaker import Config, ConfigurationError, CredentialsError, SageMakerRuntime
+from asyncsagemaker._stream_call import StreamCall
 from asyncsagemaker.emulator import Faults, Invocation
+from asyncsagemaker.errors import ParamValidationError, UsageError
+from asyncsagemaker.testing import MockResponse, MockTransport
+from tests._support import ROOT
+from tests.client._servers import client_for as raw_client_for
+from tests.client._servers import raw_server, read_request
 from tests.client.test_client_emulator import (
     AKID,
     SECRET,
@@ -290,3 +300,145 @@ async def test_an_advisory_refresh_does_not_hold_up_other_calls(
         credentials._expiry_time = expiring_in(5)  # now inside the mandatory window
         with pytest.raises(CredentialsError, match="STS is down"):
             await c.invoke_endpoint("echo", body=b"x")
+
+
+# -- misuse says what to write ---------------------------------------------------------
+
+
+async def test_new_session_on_a_streaming_call_says_only_invoke_endpoint_opens_one() -> None:
+    client = SageMakerRuntime(
+        "us-east-1",
+        transport=MockTransport(lambda request: MockResponse(200)),
+        aws_access_key_id=AKID,
+        aws_secret_access_key=SECRET,
+    )
+    async with client:
+
+        def stream() -> StreamCall:
+            return client.invoke_endpoint_with_response_stream(
+                "ep", body=b"", session_id="NEW_SESSION"
+            )
+
+        def chat() -> StreamCall:
+            messages = [{"role": "user", "content": "hi"}]
+            return client.chat_stream("ep", messages, session_id="NEW_SESSION")
+
+        for call in (stream, chat):
+            with pytest.raises(ParamValidationError, match="only invoke_endpoint can open") as info:
+                async with call():
+                    pass
+            assert "pattern" not in str(info.value)
+            assert "client.session(" in str(info.value)
+        assert client._core.ready is not None
+        assert client._core.ready.transport.requests == []  # type: ignore[attr-defined]
+
+
+def test_a_failed_async_with_leaves_no_resource_warning() -> None:
+    """No credentials: ``async with`` fails, and nothing is left open to warn about
+    (in a child process, so that the warning of a client freed late is seen too)."""
+    script = textwrap.dedent(
+        """
+        import asyncio, gc
+        from asyncsagemaker import CredentialsError, SageMakerRuntime
+
+        async def main():
+            try:
+                async with SageMakerRuntime("us-east-1"):
+                    pass
+            except CredentialsError:
+                print("CredentialsError")
+            gc.collect()
+
+        asyncio.run(main())
+        gc.collect()
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", script],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.stdout.strip() == "CredentialsError"
+    assert "ResourceWarning" not in done.stderr
+    assert "unclosed" not in done.stderr
+
+
+@pytest.mark.parametrize("second", ["await", "async with"])
+@pytest.mark.parametrize("first", ["await", "async with"])
+async def test_a_call_awaited_or_entered_twice_is_a_usage_error(
+    start_emulator: EmulatorFactory, first: str, second: str
+) -> None:
+    emu = start_emulator()
+    async with client_for(emu) as client:
+        call = client.invoke_endpoint_with_response_stream("echo", body=b"once")
+        if first == "await":
+            stream = await call
+            await stream.aclose()
+        else:
+            async with call as stream:
+                assert await stream.read() == b"once"
+        with pytest.raises(UsageError, match="already awaited or entered") as info:
+            if second == "await":
+                await call
+            else:
+                async with call:
+                    pass  # pragma: no cover
+        assert "invoke_endpoint_with_response_stream(...) again" in str(info.value)
+        assert len(emu.records) == 1  # nothing sent the second time
+
+
+# -- error bodies are read up to a bound -------------------------------------------------
+
+
+async def test_a_huge_error_body_is_read_only_up_to_a_bound() -> None:
+    """A 400 whose body says it is 200 MB: the client reads 1 MiB and hangs up, and the
+    message keeps the first KiBs and says the rest was cut."""
+    total = 200 * 1024 * 1024
+    sent: list[int] = []
+
+    async def huge_refusal(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 400 Bad Request\r\nx-amzn-ErrorType: ValidationError\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % total
+        )
+        writer.write(b'{"message": "')
+        piece = b"x" * 65536
+        sent.append(0)
+        while sent[0] < total:
+            writer.write(piece)
+            await writer.drain()  # the client hanging up ends this
+            sent[0] += len(piece)
+
+    async with raw_server(huge_refusal) as server:
+        async with raw_client_for(server.url, max_attempts=1) as client:
+            with pytest.raises(asyncsagemaker.ValidationError) as caught:
+                await client.invoke_endpoint("ep", body=b"")
+    error = caught.value
+    assert error.status_code == 400
+    assert len(str(error)) < 5000  # was a 209-million-character message
+    assert error.message.startswith('{"message": "xxxx')
+    assert "the error body was over 1048576 bytes; the rest was not read" in error.message
+    assert sent[0] < 32 * 1024 * 1024  # the connection was closed, not drained
+
+
+async def test_a_long_error_message_keeps_its_first_kibs() -> None:
+    message = "why " * 50_000  # 200,000 characters, in a 200 KB body read whole
+
+    async def long_refusal(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        body = json.dumps({"message": message, "OriginalMessage": message}).encode()
+        writer.write(
+            b"HTTP/1.1 424 Failed Dependency\r\nx-amzn-ErrorType: ModelError\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        await reader.read(1)  # until the client hangs up: closing first may lose the tail
+
+    async with raw_server(long_refusal) as server:
+        async with raw_client_for(server.url, max_attempts=1) as client:
+            with pytest.raises(asyncsagemaker.ModelError) as caught:
+                await client.invoke_endpoint("ep", body=b"")
+    error = caught.value
+    assert error.message == message[:4096] + f" [... {len(message) - 4096} more characters cut]"
+    assert error.original_message is not None and len(error.original_message) < 4200
+    assert str(error).startswith("ModelError (HTTP 424): why why")

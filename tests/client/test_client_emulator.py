@@ -7,7 +7,9 @@ The emulator runs on a loop of its own in a thread, so each test's client loop
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gc
+import inspect
 import json
 import logging
 import time
@@ -120,7 +122,10 @@ async def test_every_stream_parameter_reaches_the_model_and_metadata_comes_back(
     emu = start_emulator(models={"capture": capturing_model(seen)})
     async with client_for(emu) as client:  # the emulator routes only sessions that were opened
         opened = await client.invoke_endpoint("capture", body=b"", session_id="NEW_SESSION")
-        assert opened.new_session_id is not None and opened.new_session_id.startswith("sess-2;")
+        assert opened.new_session_id == "sess-2"  # the id, not the header with "; Expires="
+        expires = opened.new_session_expires_at
+        assert expires is not None and expires.tzinfo is not None
+        assert expires > datetime.datetime.now(datetime.timezone.utc)
     async with (
         client_for(emu) as client,
         client.invoke_endpoint_with_response_stream(
@@ -191,7 +196,8 @@ async def test_every_invoke_endpoint_parameter_and_response_header(
     assert response.content_type == "application/x-answer"
     assert response.custom_attributes == "reply=yes; trace=1"
     assert response.invoked_production_variant == "AllTraffic"
-    assert response.new_session_id is not None and response.new_session_id.startswith("sess-2")
+    assert response.new_session_id == "sess-2"
+    assert response.new_session_expires_at is not None
     assert response.closed_session_id is None
     assert response.request_id == emu.records[-1].request_id
     inv = seen[0]
@@ -581,3 +587,55 @@ async def test_closed_client_refuses_calls(start_emulator: EmulatorFactory) -> N
         await client.invoke_endpoint("echo", body=b"x")
     with pytest.raises(asyncsagemaker.ClientClosedError):
         await client.invoke_endpoint("echo", body=b"x")
+
+
+# -- members of newer service models ---------------------------------------------------
+
+
+async def test_prefix_aware_id_is_a_keyword_of_both_calls_and_reaches_the_model(
+    start_emulator: EmulatorFactory,
+) -> None:
+    seen: list[Invocation] = []
+    emu = start_emulator(models={"capture": capturing_model(seen)})
+    async with client_for(emu) as client:
+        await client.invoke_endpoint("capture", body=b"", prefix_aware_id="app-1")
+        async with client.invoke_endpoint_with_response_stream(
+            "capture", body=b"", prefix_aware_id="app-2"
+        ) as stream:
+            await stream.read()
+        messages = [{"role": "user", "content": "hi"}]
+        async with client.chat_stream("capture", messages, prefix_aware_id="app-3") as stream:
+            await stream.read()
+        for bad in (" leading space", "x" * 65, ""):
+            with pytest.raises(asyncsagemaker.ParamValidationError, match="prefix_aware_id"):
+                await client.invoke_endpoint("capture", body=b"", prefix_aware_id=bad)
+    assert [inv.prefix_aware_id for inv in seen] == ["app-1", "app-2", "app-3"]
+    for method in (
+        SageMakerRuntime.invoke_endpoint,
+        SageMakerRuntime.invoke_endpoint_with_response_stream,
+    ):
+        parameter = inspect.signature(method).parameters["prefix_aware_id"]  # typed, documented
+        assert (parameter.kind, parameter.annotation) == (parameter.KEYWORD_ONLY, "str | None")
+    assert "body" in inspect.signature(SageMakerRuntime.invoke_endpoint_async).parameters
+    assert len(emu.records) == 3  # the bad ones were refused before sending
+
+
+async def test_invoke_endpoint_async_takes_an_inline_body(
+    start_emulator: EmulatorFactory, tmp_path: object
+) -> None:
+    emu = start_emulator(models={"echo": "echo"}, async_output_dir=tmp_path)
+    async with client_for(emu) as client:
+        accepted = await client.invoke_endpoint_async("echo", body={"inline": True})
+        bucket, _, key = str(accepted.output_location)[len("s3://") :].partition("/")
+        output = emu.async_output_dir / bucket / key
+        await wait_for(output.exists, timeout=5)
+        assert json.loads(output.read_bytes()) == {"inline": True}
+        for kwargs, why in [
+            ({"input_location": "s3://b/k", "body": b"x"}, "not both"),
+            ({}, "got neither"),
+            ({"body": b"x" * 128_001}, "at most 128000"),
+        ]:
+            with pytest.raises(asyncsagemaker.ParamValidationError, match=why) as caught:
+                await client.invoke_endpoint_async("echo", **kwargs)  # type: ignore[arg-type]
+            assert "input_location" in str(caught.value) or why.startswith("at most")
+    assert len(emu.records) == 1  # nothing else was sent

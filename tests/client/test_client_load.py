@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import botocore.session
 import psutil
@@ -288,3 +289,110 @@ async def test_debug_logs_hold_no_secret_signature_or_body(
     assert "attempt 1/3: HTTP 200" in text
     for secret in (SECRET, "TOKEN-MARKER", "Signature=", "BODY-MARKER", "ATTR-MARKER"):
         assert secret not in text
+
+
+# -- a storm of cancellations ----------------------------------------------------------
+
+
+@BOTH_LOOPS
+async def test_a_storm_of_streams_half_cancelled_raises_only_cancellations(
+    start_emulator: EmulatorFactory,
+) -> None:
+    """500 streams at once, 250 cancelled at random turns of the loop (in the admission
+    gate, sending, reading): each call ends as a success, a CancelledError or one of our
+    errors (it once raised ``ValueError: ... not in deque`` out of the gate)."""
+    import random
+
+    emu = start_emulator(credentials={AKID: SECRET})
+    rng = random.Random(20260101)
+    loop = asyncio.get_running_loop()
+
+    async def one(client: SageMakerRuntime) -> None:
+        async with client.invoke_endpoint_with_response_stream("echo", body=b"x" * 64) as stream:
+            async for _ in stream:
+                pass
+
+    def cancel_after(task: asyncio.Task[None], turns: int) -> None:
+        if turns:
+            loop.call_soon(cancel_after, task, turns - 1)
+        else:
+            task.cancel()
+
+    async with client_for(emu, max_pool_connections=50) as client:
+        for _ in range(2):
+            tasks = [asyncio.create_task(one(client)) for _ in range(500)]
+            for task in rng.sample(tasks, 250):
+                cancel_after(task, rng.randrange(40))
+            outcomes = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
+            allowed = (asyncio.CancelledError, asyncsagemaker.SageMakerError)
+            strays = [o for o in outcomes if o is not None and not isinstance(o, allowed)]
+            assert strays == []
+            assert sum(o is None for o in outcomes) >= 250
+        assert not client._gate._waiters
+        await client.invoke_endpoint("echo", body=b"still works")
+
+
+# -- signed when written -----------------------------------------------------------------
+
+
+@BOTH_LOOPS
+async def test_a_call_queued_behind_a_busy_pool_is_signed_when_it_is_written(
+    start_emulator: EmulatorFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pooled connection, held by a stream for longer than the service's clock window
+    (shortened to 2 s here; AWS's is 5 minutes): the call queued behind it goes out with
+    a signature of the moment it is written, not one of the moment it was made."""
+    import asyncsagemaker.emulator._sigv4 as emulator_sigv4
+
+    monkeypatch.setattr(emulator_sigv4, "MAX_SKEW", datetime.timedelta(seconds=2))
+    release = threading.Event()  # the emulator runs on a loop of its own, in a thread
+
+    async def hold(inv: Invocation) -> AsyncIterator[bytes]:
+        yield b"first "
+        for _ in range(500):  # 10 s at most
+            if release.is_set():
+                break
+            await asyncio.sleep(0.02)
+        yield b"done"
+
+    emu = start_emulator(models={"hold": hold, "echo": "echo"}, credentials={AKID: SECRET})
+    async with client_for(emu, max_pool_connections=1) as client:
+        async with client.invoke_endpoint_with_response_stream("hold", body=b"") as holding:
+            parts = holding.__aiter__()  # kept: a dropped iterator closes the stream
+            first = await parts.__anext__()
+            queued = asyncio.create_task(client.invoke_endpoint("echo", body=b"queued"))
+            await asyncio.sleep(3.5)  # the queued call waits for the one connection
+            assert not queued.done()
+            release.set()
+            rest = [part async for part in parts]
+        answer = await asyncio.wait_for(queued, 10)
+    assert first + b"".join(rest) == b"first done"
+    assert answer.body == b"queued"
+    assert [r.outcome for r in emu.records] == ["ok", "ok"]
+
+
+async def test_the_pool_count_that_decides_a_possible_wait_comes_back_to_zero(
+    start_emulator: EmulatorFactory,
+) -> None:
+    """The HTTP/1.1 transport counts the connections in use to know when a call may
+    wait for one (and must then be signed when written): every way a call ends gives
+    its connection back to the count."""
+    emu = start_emulator(credentials={AKID: SECRET})
+    async with client_for(emu, max_pool_connections=2, max_attempts=1) as client:
+        await client.invoke_endpoint("echo", body=b"whole")
+        async with client.invoke_endpoint_with_response_stream("echo", body=b"x" * 100):
+            pass  # left unread
+        with pytest.raises(asyncsagemaker.ServiceError):
+            await client.invoke_endpoint("no-such-endpoint", body=b"")  # refused
+        streams = await asyncio.gather(
+            *(client.invoke_endpoint_with_response_stream("echo", body=b"y") for _ in range(5))
+        )  # three of them waited for a connection
+        for stream in streams:
+            assert await stream.read() == b"y"
+        call = asyncio.create_task(client.invoke_endpoint("echo", body=b"z"))
+        await asyncio.sleep(0)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        transport: Any = client._core.ready and client._core.ready.transport
+        assert transport._in_flight == 0

@@ -301,8 +301,10 @@ async def test_the_sdk_client_sees_the_session_headers() -> None:
     ):
         opened = await client.invoke_endpoint("demo", body=chat("Hi"), session_id="NEW_SESSION")
         assert opened.new_session_id is not None
-        match = NEW_SESSION_HEADER.match(opened.new_session_id)
+        match = NEW_SESSION_HEADER.match(opened.headers["X-Amzn-SageMaker-New-Session-Id"])
         assert match is not None
+        assert match["id"] == opened.new_session_id  # the id alone; the expiry apart
+        assert opened.new_session_expires_at is not None
         async with client.invoke_endpoint_with_response_stream(
             "demo", body=chat("Again"), session_id=match["id"]
         ) as stream:

@@ -103,9 +103,15 @@ async def test_missing_authorization_is_missing_token(start: Start) -> None:
 
 
 @pytest.mark.parametrize(
-    ("minutes", "wording"), [(-20, "Signature expired"), (20, "Signature not yet current")]
+    ("minutes", "wording"),
+    [
+        (-20, "Signature expired"),
+        (20, "Signature not yet current"),
+        (-6, "Signature expired"),  # AWS's window is 5 minutes (protocol.md §5.3)
+        (6, "Signature not yet current"),
+    ],
 )
-async def test_date_more_than_15_minutes_off_is_refused(
+async def test_date_more_than_5_minutes_off_is_refused(
     start: Start, monkeypatch: pytest.MonkeyPatch, minutes: int, wording: str
 ) -> None:
     emu = start(credentials={AKID: SECRET})
@@ -114,6 +120,7 @@ async def test_date_more_than_15_minutes_off_is_refused(
     code, message = await refused(emu, signed(emu))
     assert code == "InvalidSignatureException"
     assert message.startswith(wording)
+    assert message.endswith(f"{'-' if minutes < 0 else '+'} 5 min.)")  # as the service words it
 
 
 async def test_wrong_service_in_scope_is_refused(start: Start) -> None:

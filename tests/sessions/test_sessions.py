@@ -425,3 +425,21 @@ async def test_a_session_without_an_expiry_never_expires_here() -> None:
         "plain-id",
         "plain-id",
     ]
+
+
+async def test_an_answer_gives_the_new_session_id_and_its_expiry_apart() -> None:
+    transport = answering("a1-b2; Expires=2099-01-01T12:20:00Z")
+    async with mock_client(transport) as client:
+        answer = await client.invoke_endpoint("ep", body=b"x", session_id="NEW_SESSION")
+        assert answer.new_session_id == "a1-b2"
+        assert answer.new_session_expires_at == datetime(2099, 1, 1, 12, 20, tzinfo=timezone.utc)
+        assert answer.headers["X-Amzn-SageMaker-New-Session-Id"].endswith("12:20:00Z")
+        async with client.session("ep") as session:  # sessions read the same two
+            await session.invoke_endpoint(body=b"x")
+            assert (session.id, session.expires_at) == (
+                answer.new_session_id,
+                answer.new_session_expires_at,
+            )
+    async with mock_client(answering("plain-id")) as client:
+        bare = await client.invoke_endpoint("ep", body=b"x")
+        assert (bare.new_session_id, bare.new_session_expires_at) == ("plain-id", None)
