@@ -78,7 +78,7 @@ class BidiRecord:
     bytes_received: int = 0
     bytes_sent: int = 0
     signatures_checked: int = 0
-    signing_keys: list[str] = field(default_factory=list)
+    signing_keys: list[str] = field(default_factory=list, repr=False)  # access key ids
     outcome: Outcome = "pending"
     error: str | None = None
     reset_code: int | None = None
