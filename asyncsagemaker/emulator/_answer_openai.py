@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -43,42 +44,18 @@ async def answer_openai(
             inv.endpoint_name, "the OpenAI-compatible route has no stateful sessions"
         )
     headers = answer_headers(answer, inv)
-    stall = faults.stall_seconds if faults is not None else 0.0  # once, where it is due
     if not inv.streaming:
-        if stall > 0:
-            await asyncio.sleep(stall)
-        body = answer.body if isinstance(answer.body, bytes) else await collect(answer.body)
-        headers["Content-Type"] = answer.content_type or "application/json"
-        record.status = 200
-        record.outcome = "ok"
-        return web.Response(status=200, body=body, headers=headers)
+        return await _whole(answer, headers, record, faults)
     headers["Content-Type"] = answer.content_type or "text/event-stream"
     response = web.StreamResponse(status=200, headers=headers)
     response.enable_chunked_encoding()
     parts = as_parts(answer.body)
-    stall_after = faults.stall_after if faults is not None else 0
-    drop_after = faults.drop_after if faults is not None else None
     try:
         await response.prepare(request)
         record.status = 200
-        while True:
-            if stall > 0 and record.parts_sent == stall_after:
-                await asyncio.sleep(stall)
-                stall = 0.0
-            if drop_after is not None and record.parts_sent >= drop_after:
-                record.outcome = "fault:drop_after"
-                if request.transport is not None:
-                    request.transport.close()  # no end chunk: the body is cut short
-                return response
-            try:
-                part = await parts.__anext__()
-            except StopAsyncIteration:
-                break
-            if part:
-                await response.write(part)
-                record.parts_sent += 1
-        record.outcome = "ok"  # final before the client can see the end
-        await response.write_eof()
+        if await _relay(request, response, parts, record, faults):
+            record.outcome = "ok"  # final before the client can see the end
+            await response.write_eof()
     except ConnectionError:
         record.outcome = "client_disconnected"
     except Exception as exc:  # the model failed after the answer started
@@ -88,6 +65,48 @@ async def answer_openai(
     finally:
         await close_parts(parts)
     return response
+
+
+async def _whole(
+    answer: ModelResponse, headers: dict[str, str], record: RequestRecord, faults: Faults | None
+) -> web.Response:
+    """The model's whole body, after the stall fault if one is due."""
+    if faults is not None and faults.stall_seconds > 0:
+        await asyncio.sleep(faults.stall_seconds)
+    body = answer.body if isinstance(answer.body, bytes) else await collect(answer.body)
+    headers["Content-Type"] = answer.content_type or "application/json"
+    record.status = 200
+    record.outcome = "ok"
+    return web.Response(status=200, body=body, headers=headers)
+
+
+async def _relay(
+    request: web.Request,
+    response: web.StreamResponse,
+    parts: AsyncIterator[bytes],
+    record: RequestRecord,
+    faults: Faults | None,
+) -> bool:
+    """Write each part as it comes, with the stall and drop faults; False when dropped."""
+    stall = faults.stall_seconds if faults is not None else 0.0  # once, where it is due
+    stall_after = faults.stall_after if faults is not None else 0
+    drop_after = faults.drop_after if faults is not None else None
+    while True:  # the faults are due before the next part is asked for
+        if stall > 0 and record.parts_sent == stall_after:
+            await asyncio.sleep(stall)
+            stall = 0.0
+        if drop_after is not None and record.parts_sent >= drop_after:
+            record.outcome = "fault:drop_after"
+            if request.transport is not None:
+                request.transport.close()  # no end chunk: the body is cut short
+            return False
+        try:
+            part = await parts.__anext__()
+        except StopAsyncIteration:
+            return True
+        if part:
+            await response.write(part)
+            record.parts_sent += 1
 
 
 async def _write_error(response: web.StreamResponse, message: str) -> None:
