@@ -65,11 +65,13 @@ and vLLM's "OpenAI-Compatible Server" docs (chat completion chunks, completions,
 from __future__ import annotations
 
 from ..errors import FormatError, ModelOutputError
+from ._accumulator import GenerationAccumulator
 from ._chat_body import chat_body
 from ._decoder import TokenDecoder
 from ._detect import detect_format
-from ._generation import Generation, GenerationAccumulator, GenerationEvent, Usage
+from ._generation import Generation, GenerationEvent, Usage
 from ._names import FORMATS, WIRE_FORMATS, TokenFormat, WireFormat, check_format
+from ._tools import ToolCall, ToolCallDelta
 from ._whole import parse_generation
 
 __all__ = [
@@ -82,6 +84,8 @@ __all__ = [
     "ModelOutputError",
     "TokenDecoder",
     "TokenFormat",
+    "ToolCall",
+    "ToolCallDelta",
     "Usage",
     "WireFormat",
     "chat_body",
