@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..codecs import (
@@ -22,7 +23,7 @@ _SSE_PREFIXES = (b"data:", b"event:", b"id:", b"retry:", b":")
 _BOM = b"\xef\xbb\xbf"
 
 
-_WHITESPACE = b" \t\r\n"
+_NOT_WHITESPACE = re.compile(rb"[^ \t\r\n]")
 
 
 class _Sniffer:
@@ -83,11 +84,12 @@ class _Sniffer:
                 i = 3
             elif len(head) < 3 and _BOM.startswith(head) and not final:
                 return None  # maybe a BOM still arriving
-        end = len(head)
-        while i < end and head[i] in _WHITESPACE:
-            i += 1
-        self._ws_scan = i
-        return None if i == end else i
+        found = _NOT_WHITESPACE.search(head, i)
+        if found is None:
+            self._ws_scan = len(head)
+            return None
+        self._ws_scan = found.start()
+        return found.start()
 
     def _undecided(self, final: bool) -> tuple[str, str | None] | None:
         """Nothing but whitespace so far: wait (within the limit), or decide at the end."""
