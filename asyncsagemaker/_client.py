@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.credentials import Credentials
 
 from ._admission import AdmissionGate
-from ._chat import sampling, split_chat_arguments
+from ._chat import chosen_keywords, split_chat_arguments
 from ._config import Config, check_endpoint_url, check_region
 from ._core import Core
 from ._operations import Operation
@@ -233,16 +233,36 @@ class SageMakerRuntime:
         temperature: float | None = None,
         top_p: float | None = None,
         stop: str | Sequence[str] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> StreamCall:
         """Stream a chat answer: an OpenAI-style Messages body, read as ``openai`` events.
 
-        Keywords that are members of ``invoke_endpoint_with_response_stream``
-        (``inference_component_name``, ``target_variant``, ``session_id``...) go to the
-        call; any other keyword is a model parameter in the body (``model``, ``seed``...).
-        Returns the same awaitable / ``async with`` stream object.
+        ``tools``, ``tool_choice``, ``parallel_tool_calls``, ``response_format`` and
+        ``reasoning_effort`` are sent only when given; ``extra_body`` is merged into the
+        body last (see ``formats.chat_body``).  Keywords that are members of
+        ``invoke_endpoint_with_response_stream`` (``inference_component_name``,
+        ``target_variant``, ``session_id``...) go to the call; any other keyword is a
+        model parameter in the body (``model``, ``seed``...).  Returns the same awaitable
+        / ``async with`` stream object; ``final().tool_calls`` are the calls assembled.
         """
-        chosen = sampling(max_tokens, temperature, top_p, stop)
+        chosen = chosen_keywords(
+            max_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools,
+            tool_choice,
+            parallel_tool_calls,
+            response_format,
+            reasoning_effort,
+            extra_body,
+        )
         return StreamCall(self._open_chat_stream(endpoint_name, messages, chosen, kwargs))
 
     async def _open_chat_stream(
@@ -269,13 +289,30 @@ class SageMakerRuntime:
         temperature: float | None = None,
         top_p: float | None = None,
         stop: str | Sequence[str] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> Generation:
         """A whole chat answer (``invoke_endpoint``) as a :class:`Generation`.
 
         The same body and keywords as :meth:`chat_stream`, without streaming.
         """
-        chosen = sampling(max_tokens, temperature, top_p, stop)
+        chosen = chosen_keywords(
+            max_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools,
+            tool_choice,
+            parallel_tool_calls,
+            response_format,
+            reasoning_effort,
+            extra_body,
+        )
         return await self._chat(endpoint_name, messages, chosen, kwargs)
 
     async def _chat(
