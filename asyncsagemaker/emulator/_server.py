@@ -32,6 +32,7 @@ from ._bidi import BidiServer
 from ._bidi_faults import BidiFaults
 from ._bidi_models import bidi_specs
 from ._bidi_types import BidiHandler, BidiRecord
+from ._demo_chat import check_dialect
 from ._faults import Faults, FaultTable, ModelErrorFault, error_reply, model_error_reply
 from ._models import ContainerError, call_model, close_model, resolve_model
 from ._records import DEFAULT_BODY_LIMIT, DEFAULT_MAX_RECORDS, RecordRing
@@ -88,7 +89,8 @@ class Emulator:
     :attr:`records` keeps; ``body_timeout`` is how long a request body may take to
     arrive after its headers; ``session_ttl`` the lifetime of a stateful session
     whose model gives no expiry.  ``ssl_context`` (a server context with its
-    certificate loaded) serves HTTPS.
+    certificate loaded) serves HTTPS.  ``dialect`` is the model server whose chat
+    answers the ``demo`` model imitates (``"vllm"``, ``"sglang"``, ``"tgi"``, ...).
     ``bidi_port`` opens the HTTP/2 listener for bidirectional streams (``0``: a free
     port; ``None``: none), serving ``bidi_models`` (default: the ``echo``, ``demo``
     and ``container:`` specs of ``models``) with ``bidi_faults``, over TLS too with
@@ -114,6 +116,7 @@ class Emulator:
         body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
         session_ttl: float = DEFAULT_SESSION_TTL,
         ssl_context: ssl.SSLContext | None = None,
+        dialect: str = "default",
     ) -> None:
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
             raise TypeError(
@@ -121,12 +124,13 @@ class Emulator:
             )
         if body_timeout is not None and not body_timeout > 0:
             raise ValueError(f"body_timeout must be > 0 seconds or None, got {body_timeout!r}")
+        check_dialect(dialect)
         specs = DEFAULT_MODELS if models is None else models
         for name in specs:
             if endpoint_name_violations(name):
                 raise ValueError(f"endpoint name {name!r} is not a valid SageMaker endpoint name")
         self._models: dict[str, Handler] = {
-            name: resolve_model(spec, token_delay) for name, spec in specs.items()
+            name: resolve_model(spec, token_delay, dialect) for name, spec in specs.items()
         }
         self.credentials: Mapping[str, str] | None = (
             dict(credentials) if credentials is not None else None
@@ -136,6 +140,7 @@ class Emulator:
         self.host = host
         self.port = port
         self.token_delay = token_delay
+        self.dialect = dialect
         self.records: RecordRing[RequestRecord] = RecordRing(max_records, record_body_limit)
         self._sessions = SessionTable(session_ttl)
         self.ssl_context = ssl_context
