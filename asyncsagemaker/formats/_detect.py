@@ -170,8 +170,11 @@ def detect_format(head: bytes, *, final: bool = False) -> str | None:
     The rules, after skipping a byte order mark and whitespace:
 
     1. A first line that is a JSON object of a known shape means JSON lines:
-       ``token``/``generated_text``/``outputs`` -> ``"lmi"``; ``choices`` -> an
-       OpenAI format.  Any other first line starting with ``{`` means ``"text"``.
+       ``token``/``generated_text``/``outputs``/3p's ``body.generation`` ->
+       ``"lmi"``; ``choices`` -> an OpenAI format.  A first line that is JSON of no
+       known shape raises :class:`FormatError` naming its keys (a raw record is never
+       the answer: ``format="text"`` reads it as text); one that is not JSON means
+       ``"text"``.
     2. A first line that is a Server-Sent Events field (``data:``, ``event:``,
        ``id:``, ``retry:``) or comment (``:``) means SSE; the JSON of the first
        event with data picks the format: ``token``/``generated_text`` -> ``"tgi"``,

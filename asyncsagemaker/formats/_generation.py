@@ -14,10 +14,13 @@ figure or a finish reason its server does not send.  Where the figures come from
   never sent, so it stays ``None``.
 * LMI rolling batch: the last line's ``details`` when the request asked for
   ``details: true`` (``finish_reason``, ``generated_tokens``; the vLLM-based async
-  handler adds ``input_length``).
-* OpenAI-style streams (vLLM, TGI's Messages API, LMI's chat schema): each choice's
-  ``finish_reason``, and a record's ``usage`` object (the last chunk, with empty
-  ``choices``, when the request set ``stream_options.include_usage``).
+  handler adds ``input_length``); its ``3p_stream``: the first line's
+  ``prompt_token_count`` and the last line's ``generation_token_count`` and
+  ``stop_reason``.
+* OpenAI-style streams (vLLM, SGLang, TGI's Messages API, LMI's chat schema): each
+  choice's ``finish_reason``, and a record's ``usage`` object (the last chunk, with
+  empty ``choices``, when the request set ``stream_options.include_usage``; the last
+  chunk of each prompt in TGI's completions).
 """
 
 from __future__ import annotations
