@@ -57,17 +57,12 @@ def chat_body(
     body.update(
         agent_entries(tools, tool_choice, parallel_tool_calls, response_format, reasoning_effort)
     )
-    for name, flag in (("stream", stream), ("include_usage", include_usage)):
-        if not isinstance(flag, bool):
-            raise ParamValidationError(f"{name} must be True or False, not {flag!r}")
-    for name, value in model_params.items():
-        if value is not None and name != "stream_options":
-            body[name] = value
-    if stream:
-        body["stream"] = True
-        options = _stream_options(include_usage, model_params.get("stream_options"))
-        if options:
-            body["stream_options"] = options
+    body.update(
+        (name, value)
+        for name, value in model_params.items()
+        if value is not None and name != "stream_options"
+    )
+    body.update(_streaming(stream, include_usage, model_params.get("stream_options")))
     if extra_body is not None:
         if not isinstance(extra_body, Mapping):
             raise ParamValidationError(f"extra_body must be a mapping, not {extra_body!r}")
@@ -79,9 +74,15 @@ def chat_body(
     return body
 
 
-def _stream_options(include_usage: bool, options: Any) -> dict[str, Any]:
+def _streaming(stream: Any, include_usage: Any, options: Any) -> dict[str, Any]:
+    """``stream`` and ``stream_options`` of a streaming body (none for a whole answer)."""
+    for name, flag in (("stream", stream), ("include_usage", include_usage)):
+        if not isinstance(flag, bool):
+            raise ParamValidationError(f"{name} must be True or False, not {flag!r}")
+    if not stream:
+        return {}
     if options is not None and not isinstance(options, Mapping):
         raise ParamValidationError(f"stream_options must be a mapping, not {options!r}")
     merged = {"include_usage": True} if include_usage else {}
     merged.update(options or {})
-    return merged
+    return {"stream": True, "stream_options": merged} if merged else {"stream": True}

@@ -14,22 +14,31 @@ _TOOL_CHOICES = ("none", "auto", "required")
 
 
 def sampling_entries(max_tokens: Any, temperature: Any, top_p: Any, stop: Any) -> dict[str, Any]:
-    entries: dict[str, Any] = {}
-    if max_tokens is not None:
-        if type(max_tokens) is not int or max_tokens < 1:
-            raise ParamValidationError(f"max_tokens must be a positive int, not {max_tokens!r}")
-        entries["max_tokens"] = max_tokens
-    if temperature is not None:
-        if not _is_number(temperature) or not 0 <= temperature < float("inf"):
-            raise ParamValidationError(f"temperature must be a number >= 0, not {temperature!r}")
-        entries["temperature"] = temperature
-    if top_p is not None:
-        if not _is_number(top_p) or not 0 < top_p <= 1:
-            raise ParamValidationError(f"top_p must be a number in (0, 1], not {top_p!r}")
-        entries["top_p"] = top_p
-    if stop is not None:
-        entries["stop"] = _checked_stop(stop)
-    return entries
+    checks = (
+        ("max_tokens", max_tokens, _checked_max_tokens),
+        ("temperature", temperature, _checked_temperature),
+        ("top_p", top_p, _checked_top_p),
+        ("stop", stop, _checked_stop),
+    )
+    return {name: check(value) for name, value, check in checks if value is not None}
+
+
+def _checked_max_tokens(value: Any) -> int:
+    if type(value) is not int or value < 1:
+        raise ParamValidationError(f"max_tokens must be a positive int, not {value!r}")
+    return value
+
+
+def _checked_temperature(value: Any) -> Any:
+    if not _is_number(value) or not 0 <= value < float("inf"):
+        raise ParamValidationError(f"temperature must be a number >= 0, not {value!r}")
+    return value  # as given: 0 stays 0 in the body
+
+
+def _checked_top_p(value: Any) -> Any:
+    if not _is_number(value) or not 0 < value <= 1:
+        raise ParamValidationError(f"top_p must be a number in (0, 1], not {value!r}")
+    return value
 
 
 def agent_entries(

@@ -38,35 +38,21 @@ class ChoiceRecords:
         self._tool_ids: dict[int, dict[str, int]] | None = None  # per choice: id -> index
 
     def read(self, record: dict[str, Any], out: list[Any], events: bool) -> None:
+        """One chunk into ``out``: choice 0's texts, or every choice's events.
+
+        The event form's loop is here, not in a method of its own: one call less per
+        token on the path every streamed token takes.
+        """
         choices = record.get("choices")
-        if not isinstance(choices, list):
-            if choices is not None or not isinstance(record.get("usage"), dict):
-                raise FormatError(
-                    f"a {self._format} chunk needs a 'choices' list: {_preview(record)}"
-                )
-            choices = []  # a usage-only chunk whose choices are null or left out (vLLM)
-        if events:
-            self._events(choices, record, out)
-        else:
+        if type(choices) is not list:
+            choices = self._without_choices(record)
+        if not events:
             self._texts(choices, record, out)
-
-    def _texts(self, choices: list[Any], record: dict[str, Any], out: list[str]) -> None:
-        for choice in choices:
-            if not isinstance(choice, dict):
-                continue
-            index, delta, text = self._parts(choice, record)
-            if delta is not None and (not text or len(delta) > 1):
-                self._extras(delta, index)  # checked as the event form checks them
-            if text and not index:
-                out.append(text)
-
-    def _events(
-        self, choices: list[Any], record: dict[str, Any], out: list[GenerationEvent]
-    ) -> None:
+            return
         start = len(out)
         index = 0
         for choice in choices:
-            if not isinstance(choice, dict):
+            if type(choice) is not dict:
                 continue
             index, delta, text = self._parts(choice, record)
             reasoning: str = ""
@@ -83,8 +69,23 @@ class ChoiceRecords:
                 end_record(out, mark, raw_finish, None, record, index)
         usage = record.get("usage")
         if usage is not None:
-            owner = index if len(choices) == 1 else 0
-            end_record(out, start, None, openai_usage(usage), record, owner)
+            _put_usage(out, start, usage, record, index if len(choices) == 1 else 0)
+
+    def _without_choices(self, record: dict[str, Any]) -> list[Any]:
+        """A usage-only chunk whose ``choices`` are null or left out (vLLM), or an error."""
+        if record.get("choices") is not None or not isinstance(record.get("usage"), dict):
+            raise FormatError(f"a {self._format} chunk needs a 'choices' list: {_preview(record)}")
+        return []
+
+    def _texts(self, choices: list[Any], record: dict[str, Any], out: list[str]) -> None:
+        for choice in choices:
+            if type(choice) is not dict:
+                continue
+            index, delta, text = self._parts(choice, record)
+            if delta is not None and (not text or len(delta) > 1):
+                self._extras(delta, index)  # checked as the event form checks them
+            if text and not index:
+                out.append(text)
 
     def _parts(self, choice: dict[str, Any], record: Any) -> tuple[int, dict[str, Any] | None, str]:
         """A choice's index, its delta (None for a completion) and its answer text."""
@@ -119,6 +120,11 @@ class ChoiceRecords:
         if ids is None:
             ids = self._tool_ids[index] = {}
         return reasoning, tool_call_deltas(calls, ids)
+
+
+def _put_usage(out: list[GenerationEvent], start: int, usage: Any, record: Any, owner: int) -> None:
+    """A chunk's usage on its last event (one of choice ``owner``'s if it gave none)."""
+    end_record(out, start, None, openai_usage(usage), record, owner)
 
 
 def _logprob_of(logprobs: Any) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from json import loads
 from typing import Any
 
 from ..codecs import (
@@ -66,6 +67,7 @@ class TokenDecoder:
         "_reader",
         "_sniffer",
         "_sse",
+        "_step",
         "_text",
         "_transport",
     )
@@ -90,6 +92,7 @@ class TokenDecoder:
         self._sse: SSEDecoder | None = None
         self._jsonl: JSONLinesDecoder | None = None
         self._reader: TokenRecords | ChoiceRecords | None = None
+        self._step: Callable[[TokenDecoder, bytes, list[Any], bool, bool], None] = _no_step
         self._done = False
         self._error: DecodeError | None = None
         self._closed = False
@@ -155,7 +158,7 @@ class TokenDecoder:
             data = self._sniffer.take()
             self._sniffer = None
             self._start(*decided)
-        self._run(data, out, events, final=False)
+        self._step(self, data, out, events, False)
 
     def _close(self, out: list[Any], events: bool) -> None:
         if self._error is not None:
@@ -173,9 +176,14 @@ class TokenDecoder:
             data = sniffer.take()
             self._sniffer = None
             self._start(*decided)
-            if not self._run(data, out, events, final=False):
+            self._step(self, data, out, events, False)
+            if self._stopped():
                 return
-        self._run(b"", out, events, final=True)
+        self._step(self, b"", out, events, True)
+
+    def _stopped(self) -> bool:
+        """The stream is done or failed: nothing more to decode."""
+        return self._error is not None or self._done
 
     def _sniff(
         self, step: Callable[[bytes], tuple[str, str | None] | None], data: bytes
@@ -189,49 +197,75 @@ class TokenDecoder:
             raise
 
     def _start(self, transport: str, schema: str | None) -> None:
+        """The transport's decoder, and its step: a plain function of the class (a bound
+        method kept on the instance would be a reference cycle)."""
         self._transport = transport
         if schema is not None:
             self._format = schema
         if transport == "text":
             self._text = TextDecoder(self._errors)
+            self._step = TokenDecoder._run_text
         elif transport == "sse":
             self._sse = SSEDecoder(self._limit, self._errors)
+            self._step = TokenDecoder._run_sse
         else:
             self._jsonl = JSONLinesDecoder(self._limit, self._errors)
+            self._step = TokenDecoder._run_jsonl
 
-    def _run(self, data: bytes, out: list[Any], events: bool, *, final: bool) -> bool:
-        """Decode ``data`` into ``out``; False once the stream is done or failed."""
+    # Each step decodes ``data`` (the end of the stream when ``final``) into ``out``; an
+    # error is latched, and raised now only if ``out`` has nothing to hand out first.
+
+    def _run_text(self, data: bytes, out: list[Any], events: bool, final: bool) -> None:
+        decoder = self._text
+        assert decoder is not None
         try:
-            if self._text is not None:
-                text = self._text.close() if final else self._text.feed(data)
-                if text:
-                    out.append(piece(text, None, None, False, text) if events else text)
-            elif self._sse is not None:
-                self._run_sse(self._sse, data, out, events, final)
-            elif self._jsonl is not None:
-                for record in self._jsonl.close() if final else self._jsonl.feed(data):
-                    self._record(record, "jsonlines", out, events)
-                    if self._done:
-                        break
+            text = decoder.close() if final else decoder.feed(data)
         except DecodeError as exc:
-            self._error = exc
-            if not out:
-                raise
-        return self._error is None and not self._done
+            self._failed(exc, out)
+            return
+        if text:
+            out.append(piece(text, None, None, False, text) if events else text)
 
-    def _run_sse(
-        self, sse: SSEDecoder, data: bytes, out: list[Any], events: bool, final: bool
-    ) -> None:
-        for event in sse.close() if final else sse.feed(data):
-            record = _sse_record(event)
-            if record is not None:
+    def _run_sse(self, data: bytes, out: list[Any], events: bool, final: bool) -> None:
+        sse = self._sse
+        assert sse is not None
+        try:
+            for event in sse.close() if final else sse.feed(data):
+                text = event.data
+                try:  # the usual event, inline: JSON data of a plain message
+                    if event.event != "message" or not text or text.isspace():
+                        raise ValueError
+                    record = loads(text)
+                except (ValueError, RecursionError):
+                    record = _sse_record(event)  # an error event, a keep-alive, or bad data
+                    if record is None:
+                        continue
                 self._record(record, "sse", out, events)
                 if self._done:
                     break
+        except DecodeError as exc:
+            self._failed(exc, out)
+            return
         if sse.done:
             self._done = True
             if self._format is None:
                 self._format = "openai"  # an OpenAI stream that ended at once
+
+    def _run_jsonl(self, data: bytes, out: list[Any], events: bool, final: bool) -> None:
+        jsonl = self._jsonl
+        assert jsonl is not None
+        try:
+            for record in jsonl.close() if final else jsonl.feed(data):
+                self._record(record, "jsonlines", out, events)
+                if self._done:
+                    break
+        except DecodeError as exc:
+            self._failed(exc, out)
+
+    def _failed(self, exc: DecodeError, out: list[Any]) -> None:
+        self._error = exc
+        if not out:
+            raise exc
 
     def _record(self, record: Any, transport: str, out: list[Any], events: bool) -> None:
         reader = self._reader
@@ -239,9 +273,10 @@ class TokenDecoder:
             reader = self._reader = self._reader_for(record, transport)
         if type(record) is not dict:
             raise FormatError(f"a {self._format} record must be a JSON object: {_preview(record)}")
-        error = _error_of(record)
-        if error is not None:
-            raise error
+        if "error" in record or record.get("object") == "error":  # _error_of's cases
+            error = _error_of(record)
+            if error is not None:
+                raise error
         reader.read(record, out, events)
         if reader.done:
             self._done = True
@@ -259,3 +294,7 @@ class TokenDecoder:
         if self._format in _CHOICES:
             return ChoiceRecords(self._format)
         return TokenRecords(self._format)
+
+
+def _no_step(decoder: TokenDecoder, data: bytes, out: list[Any], events: bool, final: bool) -> None:
+    """The step before a transport is decided (never run: the sniffer comes first)."""

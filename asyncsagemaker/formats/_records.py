@@ -72,13 +72,14 @@ def _schema_of(record: Any, transport: str) -> str | None:
     if _is_three_p(record):
         return "lmi"
     token_object = "tgi" if transport == "sse" else "lmi"
-    if "token" in record or "generated_text" in record or "outputs" in record:
+    if not _TOKEN_KEYS.isdisjoint(record):
         return token_object
-    if "error" in record:
-        return "openai" if isinstance(record["error"], dict) else token_object
-    if kind == "error":
-        return "openai"
+    if "error" in record or kind == "error":  # an error first: the shape of its server
+        return "openai" if kind == "error" or isinstance(record["error"], dict) else token_object
     return None
+
+
+_TOKEN_KEYS = frozenset(("token", "generated_text", "outputs"))
 
 
 def _openai_schema(record: dict[str, Any], kind: Any) -> str:

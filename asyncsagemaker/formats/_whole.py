@@ -88,16 +88,7 @@ def parse_generation(
 
 def _whole_answer(value: Any, format: str) -> Generation | None:
     """The generation of a one-JSON-value body; None if it is one record of a stream."""
-    record = value
-    if isinstance(value, list):  # TGI and the Hugging Face toolkit answer a list of one
-        if not value:
-            raise FormatError("the body is an empty JSON list: no answer in it")
-        record = value[0]
-    if not isinstance(record, dict):
-        raise FormatError(f"the body is JSON of no known answer shape: {_preview(value)}")
-    error = _error_of(record)
-    if error is not None:
-        raise error
+    record = _answer_record(value)
     if "choices" in record:
         if format in _TOKEN_OBJECT:
             raise FormatError(f"a {format} answer needs 'generated_text': {_preview(record)}")
@@ -116,8 +107,45 @@ def _whole_answer(value: Any, format: str) -> Generation | None:
     )
 
 
+def _answer_record(value: Any) -> dict[str, Any]:
+    """The answer object of a body (TGI and the Hugging Face toolkit answer a list of one);
+    an error object raises the error it reports."""
+    record = value
+    if isinstance(value, list):
+        if not value:
+            raise FormatError("the body is an empty JSON list: no answer in it")
+        record = value[0]
+    if not isinstance(record, dict):
+        raise FormatError(f"the body is JSON of no known answer shape: {_preview(value)}")
+    error = _error_of(record)
+    if error is not None:
+        raise error
+    return record
+
+
 def _openai_answer(record: dict[str, Any], format: str) -> Generation | None:
     """A ``chat.completion`` or ``text_completion``; None for a streamed chunk alone."""
+    choice = _first_choice(record)
+    message = choice.get("message")
+    if isinstance(message, dict) and format != "vllm-completions":
+        return _message_answer(message, choice, record)
+    if "delta" in choice:
+        return None
+    if "text" not in choice or format == "vllm-chat":
+        wanted = {"vllm-chat": "'message'", "vllm-completions": "'text'"}.get(
+            format, "'message' or 'text'"
+        )
+        raise FormatError(f"the first choice of the answer has no {wanted}: {_preview(record)}")
+    text = choice.get("text")
+    if text is not None and not isinstance(text, str):
+        raise FormatError(f"the answer's text is not a string: {_preview(record)}")
+    return _one_event(
+        text or "", choice.get("finish_reason"), openai_usage(record.get("usage")), record
+    )
+
+
+def _first_choice(record: dict[str, Any]) -> dict[str, Any]:
+    """The choice with index 0 (a whole answer is read for its first choice)."""
     choices = record.get("choices")
     if not isinstance(choices, list):
         raise FormatError(f"an OpenAI-style answer needs a 'choices' list: {_preview(record)}")
@@ -127,23 +155,7 @@ def _openai_answer(record: dict[str, Any], format: str) -> Generation | None:
     )
     if choice is None:
         raise FormatError(f"an OpenAI-style answer has no choice with index 0: {_preview(record)}")
-    message = choice.get("message")
-    if isinstance(message, dict) and format != "vllm-completions":
-        return _message_answer(message, choice, record)
-    if "delta" in choice:
-        return None
-    if "text" in choice and format != "vllm-chat":
-        text = choice.get("text")
-    else:
-        wanted = {"vllm-chat": "'message'", "vllm-completions": "'text'"}.get(
-            format, "'message' or 'text'"
-        )
-        raise FormatError(f"the first choice of the answer has no {wanted}: {_preview(record)}")
-    if text is not None and not isinstance(text, str):
-        raise FormatError(f"the answer's text is not a string: {_preview(record)}")
-    return _one_event(
-        text or "", choice.get("finish_reason"), openai_usage(record.get("usage")), record
-    )
+    return choice
 
 
 def _message_answer(
