@@ -105,6 +105,7 @@ class _Request:
     request_type: str | None
     dialect: Dialect
     ask: ChatAsk | None  # what a chat body asks (tools, reasoning), None for other bodies
+    model: str  # the ``model`` a chat body names (answered with that name), else "demo"
 
 
 def _parse(inv: Invocation, dialect: Dialect) -> _Request:
@@ -138,6 +139,7 @@ def _parse(inv: Invocation, dialect: Dialect) -> _Request:
         request_type=kind if isinstance(kind, str) else None,
         dialect=dialect,
         ask=chat_ask(fields) if shape == "vllm-chat" else None,
+        model=_model_name(fields.get("model")),
     )
 
 
@@ -156,6 +158,11 @@ def _shape_of(fields: dict[str, Any], text: str) -> tuple[WireFormat, str, int, 
     if "inputs" in fields:
         text = _first_text(fields["inputs"])
     return "tgi", text, count_tokens(text), limit
+
+
+def _model_name(value: Any) -> str:
+    """The ``model`` a body names, which the answer reports (as a server serving it does)."""
+    return value if isinstance(value, str) and value else "demo"
 
 
 def _attribute(attributes: str | None, wanted: str, names: tuple[_Name, ...]) -> _Name | None:
@@ -246,6 +253,7 @@ def _generation(request: _Request, answer: str) -> Generation:
         reasoning=tuple(reasoning),
         call=None if call is None else DemoCall(call.id, call.name, tuple(pieces)),
         dialect=request.dialect,
+        model=request.model,
     )
 
 
@@ -259,6 +267,7 @@ def _cut(request: _Request, reasoning: list[str]) -> Generation:
         include_usage=request.include_usage,
         reasoning=tuple(reasoning),
         dialect=request.dialect,
+        model=request.model,
     )
 
 

@@ -87,6 +87,7 @@ class ChatTurn:
     usage: dict[str, int]
     include_usage: bool
     sglang_reasoning_tokens: int = 0
+    model: str = _MODEL  # the request's ``model``, as a server serving that model says
 
 
 def _sse(chunk: _Chunk) -> bytes:
@@ -151,7 +152,7 @@ class _Default:
             "id": "chatcmpl-1",
             "object": kind,
             "created": 0,
-            "model": _MODEL,
+            "model": self.turn.model,
             "choices": choices,
         }
 
@@ -366,7 +367,7 @@ class _Tgi(_Default):
             "object": kind,
             "id": "",
             "created": 0,
-            "model": _MODEL,
+            "model": self.turn.model,
             "system_fingerprint": _TGI_VERSION,
             "choices": choices,
             "usage": None,

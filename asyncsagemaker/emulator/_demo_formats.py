@@ -102,6 +102,7 @@ class Generation:
     reasoning: tuple[str, ...] = ()  # reasoning tokens, before the answer (chat)
     call: DemoCall | None = None  # a tool call instead of answer text (chat)
     dialect: str = "default"  # the chat dialect (see _demo_chat)
+    model: str = _MODEL  # the model the chat request named
 
     @property
     def text(self) -> str:
@@ -140,6 +141,7 @@ class Generation:
             self.usage,
             self.include_usage,
             len(self.reasoning),
+            self.model,
         )
 
 

@@ -422,3 +422,16 @@ def test_the_emulator_option_sets_the_dialect(start: Start, dialect: str) -> Non
 def test_an_unknown_dialect_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown dialect 'openai': use one of default, vllm"):
         Emulator(dialect="openai")
+
+
+def test_a_chat_answer_names_the_model_the_request_named(client: Any) -> None:
+    """What the chunks' ``model`` says (frameworks report it as the model's name)."""
+    for dialect in DIALECTS:
+        body = {
+            "messages": user("Hi"),
+            "model": "my-llama",
+            "stream_options": {"include_usage": True},
+        }
+        chunks = chunks_of(streamed(client, body, dialect), dialect)
+        assert {chunk["model"] for chunk in chunks} == {"my-llama"}
+        assert whole(client, {"messages": user("Hi")}, dialect)["model"] == "demo"
