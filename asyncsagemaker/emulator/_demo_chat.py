@@ -107,7 +107,10 @@ class _Default:
     def stream(self) -> list[bytes]:
         deltas = self.deltas()
         parts = [self.chunk(delta) for delta in deltas]
-        parts += [self.chunk(delta, finish) for delta, finish in self.endings()]
+        if deltas and self.finish_on_last():
+            parts[-1] = self.chunk(deltas[-1], self.turn.finish)
+        else:
+            parts += [self.chunk(delta, finish) for delta, finish in self.endings()]
         if self.turn.include_usage:
             parts.append(self.encode(self.usage_chunk()))
         return parts + self.done()
@@ -142,6 +145,10 @@ class _Default:
 
     def endings(self) -> list[tuple[_Chunk, str]]:
         return [({}, self.turn.finish)]
+
+    def finish_on_last(self) -> bool:
+        """The finish reason rides on the last token's chunk (else chunks of its own)."""
+        return False
 
     def chunk(self, delta: _Chunk, finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -360,7 +367,10 @@ class _Tgi(_Default):
     def endings(self) -> list[tuple[_Chunk, str]]:
         if self.turn.call is not None:
             return []  # TGI swallows the end token in tool mode: no finish reason
-        return [({"role": "assistant", "content": ""}, self.turn.finish)]
+        return [({"role": "assistant", "content": ""}, self.turn.finish)]  # the end token
+
+    def finish_on_last(self) -> bool:
+        return self.turn.call is None and self.turn.finish == "length"  # no end token
 
     def envelope(self, choices: list[_Chunk], kind: str = "chat.completion.chunk") -> _Chunk:
         return {

@@ -435,3 +435,12 @@ def test_a_chat_answer_names_the_model_the_request_named(client: Any) -> None:
         chunks = chunks_of(streamed(client, body, dialect), dialect)
         assert {chunk["model"] for chunk in chunks} == {"my-llama"}
         assert whole(client, {"messages": user("Hi")}, dialect)["model"] == "demo"
+
+
+def test_tgi_says_length_on_the_last_token_and_stop_on_the_end_token(client: Any) -> None:
+    cut = chunks_of(streamed(client, {"messages": user("Hi"), "max_tokens": 2}, "tgi"), "tgi")
+    assert [c["choices"][0]["finish_reason"] for c in cut] == [None, "length"]
+    assert all(c["choices"][0]["delta"]["content"] for c in cut)
+    ended = chunks_of(streamed(client, {"messages": user("Hi")}, "tgi"), "tgi")
+    last = ended[-1]["choices"][0]
+    assert (last["delta"], last["finish_reason"]) == ({"role": "assistant", "content": ""}, "stop")
