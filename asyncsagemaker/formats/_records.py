@@ -74,9 +74,14 @@ def _schema_of(record: Any, transport: str) -> str | None:
     token_object = "tgi" if transport == "sse" else "lmi"
     if not _TOKEN_KEYS.isdisjoint(record):
         return token_object
-    if "error" in record or kind == "error":  # an error first: the shape of its server
-        return "openai" if kind == "error" or isinstance(record["error"], dict) else token_object
+    if "error" in record or kind == "error":
+        return _error_schema(record, kind, token_object)
     return None
+
+
+def _error_schema(record: dict[str, Any], kind: Any, token_object: str) -> str:
+    """The format of a stream whose first record is an error: the shape of its server."""
+    return "openai" if kind == "error" or isinstance(record["error"], dict) else token_object
 
 
 _TOKEN_KEYS = frozenset(("token", "generated_text", "outputs"))
