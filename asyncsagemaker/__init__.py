@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from ._sessions import StatefulSession
     from ._stats import StreamStats
     from ._stream import ResponseStream
+    from .formats import ToolCall, ToolCallDelta
 from ._stream_call import StreamCall
 
 _HOMES = {
@@ -71,6 +72,8 @@ _HOMES = {
     "ResponseStream": "._stream",
     "StatefulSession": "._sessions",
     "StreamCall": "._stream_call",
+    "ToolCall": ".formats",
+    "ToolCallDelta": ".formats",
 }
 
 __all__ = [
@@ -117,6 +120,8 @@ __all__ = [
     "StreamInterruptedError",
     "StreamStats",
     "ThrottlingException",
+    "ToolCall",
+    "ToolCallDelta",
     "UsageError",
     "ValidationError",
     "__version__",

@@ -1,24 +1,42 @@
-"""The keywords of a chat call, sorted: members of the operation go to the call, the rest
-are model parameters for the body."""
+"""The keywords of a chat call, sorted: the ones every chat method names, members of the
+operation (to the call), and the rest (model parameters for the body)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import ParamValidationError
 
-__all__ = ["refuse_built", "sampling", "split_chat_arguments"]
+__all__ = ["chosen_keywords", "refuse_built", "split_chat_arguments"]
 
 
-def sampling(
+def chosen_keywords(
     max_tokens: int | None,
     temperature: float | None,
     top_p: float | None,
     stop: str | Sequence[str] | None,
+    tools: Sequence[Mapping[str, Any]] | None,
+    tool_choice: str | Mapping[str, Any] | None,
+    parallel_tool_calls: bool | None,
+    response_format: Mapping[str, Any] | None,
+    reasoning_effort: str | None,
+    extra_body: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """The sampling keywords every chat method names, for ``formats.chat_body``."""
-    return {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "stop": stop}
+    """The keywords every chat method names (sampling, agent options, ``extra_body``),
+    for ``formats.chat_body``, which leaves out those that are ``None``."""
+    return {
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "stop": stop,
+        "tools": tools,
+        "tool_choice": tool_choice,
+        "parallel_tool_calls": parallel_tool_calls,
+        "response_format": response_format,
+        "reasoning_effort": reasoning_effort,
+        "extra_body": extra_body,
+    }
 
 
 def refuse_built(kwargs: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ from ._auth.bearer import (
     region_of_host,
     say_cut,
 )
-from ._chat import sampling, split_chat_arguments
+from ._chat import chosen_keywords, split_chat_arguments
 from ._config import Config, check_endpoint_url, check_region
 from ._core import Core, Ready
 from ._openai_route import (
@@ -383,20 +383,40 @@ class SageMakerRuntime:
         temperature: float | None = None,
         top_p: float | None = None,
         stop: str | Sequence[str] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         route: str = "invoke",
         **kwargs: Any,
     ) -> StreamCall:
         """Stream a chat answer: an OpenAI-style Messages body, read as ``openai`` events.
 
-        Keywords that are members of ``invoke_endpoint_with_response_stream``
-        (``inference_component_name``, ``target_variant``, ``session_id``...) go to the
-        call; any other keyword is a model parameter in the body (``model``, ``seed``...).
-        Returns the same awaitable / ``async with`` stream object.  ``route="openai"``
-        sends the body to the endpoint's OpenAI-compatible route with a bearer token
-        instead (only ``inference_component_name`` of those members; see
+        ``tools``, ``tool_choice``, ``parallel_tool_calls``, ``response_format`` and
+        ``reasoning_effort`` are sent only when given; ``extra_body`` is merged into the
+        body last (see ``formats.chat_body``).  Keywords that are members of
+        ``invoke_endpoint_with_response_stream`` (``inference_component_name``,
+        ``target_variant``, ``session_id``...) go to the call; any other keyword is a
+        model parameter in the body (``model``, ``seed``...).  Returns the same awaitable
+        / ``async with`` stream object; ``final().tool_calls`` are the calls assembled.
+        ``route="openai"`` sends the body to the endpoint's OpenAI-compatible route with
+        a bearer token instead (only ``inference_component_name`` of those members; see
         docs/openai-route.md).
         """
-        chosen = sampling(max_tokens, temperature, top_p, stop)
+        chosen = chosen_keywords(
+            max_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools,
+            tool_choice,
+            parallel_tool_calls,
+            response_format,
+            reasoning_effort,
+            extra_body,
+        )
         if check_route(route) == "openai":
             return StreamCall(self._open_route_stream(endpoint_name, messages, chosen, kwargs))
         return StreamCall(self._open_chat_stream(endpoint_name, messages, chosen, kwargs))
@@ -448,6 +468,12 @@ class SageMakerRuntime:
         temperature: float | None = None,
         top_p: float | None = None,
         stop: str | Sequence[str] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         route: str = "invoke",
         **kwargs: Any,
     ) -> Generation:
@@ -455,7 +481,18 @@ class SageMakerRuntime:
 
         The same body, keywords and ``route`` as :meth:`chat_stream`, without streaming.
         """
-        chosen = sampling(max_tokens, temperature, top_p, stop)
+        chosen = chosen_keywords(
+            max_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools,
+            tool_choice,
+            parallel_tool_calls,
+            response_format,
+            reasoning_effort,
+            extra_body,
+        )
         if check_route(route) == "openai":
             return await self._route_chat(endpoint_name, messages, chosen, kwargs)
         return await self._chat(endpoint_name, messages, chosen, kwargs)

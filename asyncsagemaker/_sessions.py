@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._chat import sampling
+from ._chat import chosen_keywords
 from ._stream_call import StreamCall
 from .errors import ParamValidationError, SessionClosedError, SessionError, UsageError
 
@@ -254,10 +254,27 @@ class StatefulSession:
         temperature: float | None = None,
         top_p: float | None = None,
         stop: str | Sequence[str] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> Generation:
         """``client.chat`` in the session; the first call opens it."""
-        chosen = sampling(max_tokens, temperature, top_p, stop)
+        chosen = chosen_keywords(
+            max_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools,
+            tool_choice,
+            parallel_tool_calls,
+            response_format,
+            reasoning_effort,
+            extra_body,
+        )
         opens = await self._opens_now()
         try:
             merged = await self._merged(kwargs, _WHOLE)
@@ -285,11 +302,28 @@ class StatefulSession:
         temperature: float | None = None,
         top_p: float | None = None,
         stop: str | Sequence[str] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> StreamCall:
         """``client.chat_stream`` in the session (opened first as for a stream)."""
         _refuse_session_id(kwargs)
-        chosen = sampling(max_tokens, temperature, top_p, stop)
+        chosen = chosen_keywords(
+            max_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools,
+            tool_choice,
+            parallel_tool_calls,
+            response_format,
+            reasoning_effort,
+            extra_body,
+        )
         return StreamCall(self._chat_stream(messages, chosen, kwargs))
 
     async def _stream(self, body: Any, kwargs: dict[str, Any]) -> ResponseStream:

@@ -400,22 +400,32 @@ class ResponseStream:
             ) from None
 
     async def final(self) -> Generation:
-        """The whole generation: text, finish reason, usage, events and stats.
+        """The whole generation of choice 0: text, reasoning, tool calls, finish reason,
+        usage, events and stats.
 
         Reads what is left of the stream first.  After an early exit (``break``,
         ``aclose()``) it is what was read, with ``finish_reason`` ``None``; after an
         error, the error is raised again.  Works after any view.
         """
-        await self.until_done()
-        if self._failure is not None:
-            raise self._failure.with_traceback(None)
-        events = self._events or self._replay()
-        return events.result(
+        return (await self._accumulated()).result(
             self.stats, closed_early=not self._complete, request_id=self.request_id
         )
 
+    async def finals(self) -> tuple[Generation, ...]:
+        """One :class:`Generation` per choice (``n > 1``, several prompts), in index order;
+        the first is :meth:`final`'s.  The same rules as :meth:`final`."""
+        return (await self._accumulated()).results(
+            self.stats, closed_early=not self._complete, request_id=self.request_id
+        )
+
+    async def _accumulated(self) -> GenerationAccumulator:
+        await self.until_done()
+        if self._failure is not None:
+            raise self._failure.with_traceback(None)
+        return self._events or self._replay()
+
     async def final_text(self) -> str:
-        """The whole generated text (see :meth:`final`)."""
+        """The whole generated text of choice 0 (see :meth:`final`)."""
         return (await self.final()).text
 
     def _replay(self) -> GenerationAccumulator:
@@ -465,7 +475,7 @@ class ResponseStream:
     async def _generation(
         self, decoder: TokenDecoder, texts: bool
     ) -> AsyncGenerator[GenerationEvent | str, None]:
-        """Events (or their texts) of a token format; each one is kept for ``final()``."""
+        """Events (or choice 0's texts) of a token format; each one is kept for ``final()``."""
         events = self._events = GenerationAccumulator()
         self._retained = None  # the events are kept instead
         add = events.add
@@ -476,13 +486,13 @@ class ResponseStream:
                         add(event)
                         if not texts:
                             yield event
-                        elif event.text and not event.special:
+                        elif event.text and not event.special and not event.choice:
                             yield event.text
                 for event in decoder.close_events():
                     add(event)
                     if not texts:
                         yield event
-                    elif event.text and not event.special:
+                    elif event.text and not event.special and not event.choice:
                         yield event.text
             except SageMakerError as exc:
                 self._note(exc)
@@ -513,7 +523,8 @@ class ResponseStream:
         return self._start_view(self._through(SSEDecoder()))
 
     def tokens(self, format: TokenFormat | None = None) -> AsyncIterator[str]:
-        """Text tokens from TGI, LMI, vLLM/OpenAI or plain text output (see formats).
+        """Text tokens from TGI, LMI, vLLM/OpenAI or plain text output (see formats):
+        choice 0's answer text, never reasoning nor tool-call arguments.
 
         ``format`` defaults to the stream's (``"auto"``, or ``"openai"`` for
         ``chat_stream``); a name that is not a format is refused at once.
@@ -522,8 +533,9 @@ class ResponseStream:
         return self._start_view(self._generation(decoder, texts=True))
 
     def events(self, format: TokenFormat | None = None) -> AsyncIterator[GenerationEvent]:
-        """One :class:`GenerationEvent` per generated piece: text, token id, log-probability,
-        special, finish reason, usage, the server's record (see formats)."""
+        """One :class:`GenerationEvent` per generated piece of every choice, in arrival
+        order: text, reasoning, tool-call fragments, token id, log-probability, special,
+        finish reason, usage, the server's record (see formats)."""
         decoder = TokenDecoder(format=check_format(format or self.format))
         return self._start_view(self._generation(decoder, texts=False))
 

@@ -75,6 +75,9 @@ DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 #: Larger than the line limit: a final TGI event repeats the whole generated text.
 DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024
 
+#: Data lines of one event kept as a list; every so many are joined (see SSEDecoder._spill).
+_DATA_PIECES = 64
+
 _PREVIEW = 120
 _LF = 0x0A
 _CR = 0x0D
@@ -302,8 +305,9 @@ class LineDecoder(_Base):
 class JSONLinesDecoder(_Base):
     """JSON lines (NDJSON): one JSON value per line, blank lines skipped.
 
-    A line that is not JSON raises :class:`JSONLineError` carrying the line and
-    its number; a UTF-8 byte order mark at the start of the stream is ignored.
+    A line that is not JSON (nesting too deep for the parser included) raises
+    :class:`JSONLineError` carrying the line and its number; a UTF-8 byte order mark
+    at the start of the stream is ignored.
     Lines are split as by :class:`LineDecoder` (so the last line needs no newline).
     """
 
@@ -348,14 +352,16 @@ class JSONLinesDecoder(_Base):
                 continue
             try:
                 out.append(loads(line))
-            except ValueError as exc:  # JSONDecodeError, or a number too long to convert
+            except (ValueError, RecursionError) as exc:
+                # JSONDecodeError, a number too long to convert, or nesting too deep
                 number = first + offset
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
                 error = JSONLineError(
-                    f"line {number} is not valid JSON ({exc}): {_preview(line)}",
+                    f"line {number} is not valid JSON ({reason}): {_preview(line)}",
                     line=line,
                     line_number=number,
                 )
-                error.__cause__ = exc
+                error.__cause__ = None if isinstance(exc, RecursionError) else exc
                 self._fail(error, out)
                 return out
         return out
@@ -408,6 +414,7 @@ class SSEDecoder(_Base):
     __slots__ = (
         "_data",
         "_data_size",
+        "_data_spill",
         "_done",
         "_done_data",
         "_event",
@@ -434,6 +441,7 @@ class SSEDecoder(_Base):
         self._started = False
         self._data: list[str] = []
         self._data_size = 0
+        self._data_spill: list[str] | None = None  # earlier lines of an event of many, joined
         self._event = ""
         self._event_retry: int | None = None
         self._last_id: str | None = None
@@ -507,7 +515,7 @@ class SSEDecoder(_Base):
             if field == "data":
                 self._data_size += len(value) + 1
                 if self._data_size > self._max:
-                    self._data = []
+                    self._data, self._data_spill = [], None
                     self._fail(
                         EventTooLargeError(
                             f"the data of one event is larger than max_event_bytes={self._max}",
@@ -516,7 +524,10 @@ class SSEDecoder(_Base):
                         out,
                     )
                     return
-                self._data.append(value)
+                if len(self._data) < _DATA_PIECES:
+                    self._data.append(value)
+                else:
+                    self._spill(value)
             elif field == "event":
                 self._event = value
             elif field == "id":
@@ -526,12 +537,25 @@ class SSEDecoder(_Base):
                 self._retry = self._event_retry = int(value)
             # any other field name is ignored, as the standard says
 
+    def _spill(self, value: str) -> None:
+        """One more data line of an event that has many: the lines so far become one text.
+
+        A list entry costs a pointer and a string object (~60 bytes) however short the
+        line, so an event of many tiny lines would hold far more than its counted size.
+        """
+        spill = self._data_spill
+        if spill is None:
+            spill = self._data_spill = []
+        spill.append("\n".join(self._data))
+        self._data = [value]
+
     def _dispatch(self, out: list[ServerSentEvent]) -> None:
-        data, event, retry = self._data, self._event, self._event_retry
+        data, spill, event, retry = self._data, self._data_spill, self._event, self._event_retry
         self._data, self._data_size, self._event, self._event_retry = [], 0, "", None
+        self._data_spill = None
         if not data:
             return  # a block without data (only comments, event or id) dispatches nothing
-        text = "\n".join(data)
+        text = "\n".join(data) if spill is None else "\n".join([*spill, "\n".join(data)])
         if self._done_data is not None and text == self._done_data:
             self._done = True
             return

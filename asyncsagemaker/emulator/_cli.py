@@ -69,6 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pause between tokens of the demo model (default 0.02)",
     )
     parser.add_argument(
+        "--dialect",
+        default="default",
+        choices=_dialects(),
+        help="the model server whose chat answers (tool calls, reasoning) the demo model "
+        "imitates (default: the demo's own shapes)",
+    )
+    parser.add_argument(
         "--tls-cert",
         default=None,
         metavar="FILE",
@@ -87,6 +94,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="directory standing in for S3 for InvokeEndpointAsync (default: a temporary one)",
     )
     parser.set_defaults(handler=run)
+
+
+def _dialects() -> tuple[str, ...]:
+    from ._demo_chat import DIALECTS
+
+    return DIALECTS
 
 
 def _emulator_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -113,6 +126,7 @@ def _emulator_options(args: argparse.Namespace) -> dict[str, Any]:
         "host": args.host,
         "port": args.port,
         "token_delay": args.token_delay,
+        "dialect": args.dialect,
         "async_output_dir": args.async_dir,
         "bidi_port": args.bidi_port,
         "region": args.region,

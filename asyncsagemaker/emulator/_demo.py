@@ -9,7 +9,11 @@ TGI's Messages API and LMI's chat schema serve them), or bare text; whole for
 
 The format is chosen by the custom attribute ``format=<name>``, else an accept of
 ``application/jsonlines`` (lmi), else the body's shape (``messages``: vllm-chat,
-``prompt``: vllm-completions, anything else: tgi).
+``prompt``: vllm-completions, anything else: tgi, or lmi when the emulator imitates
+LMI).  Chat answers come in the emulator's dialect (``Emulator(dialect=...)``, or the
+custom attribute ``dialect=<name>``; see ``_demo_chat``), and speak agent: with
+``tools`` the model calls one, after ``tool`` messages it answers with their results,
+and it reasons first when asked (see ``_demo_agent``).
 
 It is also a stateful model: ``SessionId="NEW_SESSION"`` on ``InvokeEndpoint``
 opens a session (the model makes the id; the emulator adds its expiry), later
@@ -29,9 +33,11 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..formats import WIRE_FORMATS, WireFormat
+from ._demo_agent import ChatAsk, chat_ask, respond
+from ._demo_chat import DIALECTS, DemoCall, Dialect, call_id, check_dialect
 from ._demo_formats import (
     STREAM_CONTENT_TYPES,
     WHOLE_CONTENT_TYPES,
@@ -46,6 +52,8 @@ from ._types import NEW_SESSION, Invocation, ModelResponse
 
 __all__ = ["CLOSE", "FORMATS", "NEW_SESSION", "DemoModel", "demo_answer"]
 
+_Name = TypeVar("_Name", bound=str)
+
 FORMATS = WIRE_FORMATS
 CLOSE = "CLOSE"
 MAX_SESSIONS = 4096  # the demo's session state is bounded: the least recently used goes
@@ -57,6 +65,7 @@ _MIDDLES = (
     "Every piñata holds {n} sweets, and the déjà vu is free 🎉.",
 )
 _QUOTE_CHARS = 60
+_PIECE = 5  # characters of a tool call's arguments per streamed fragment
 _CLOSERS = ("That is all for now.", "Hope this helps!", "Ask me anything else.")
 
 
@@ -94,13 +103,16 @@ class _Request:
     details: bool
     include_usage: bool
     request_type: str | None
+    dialect: Dialect
+    ask: ChatAsk | None  # what a chat body asks (tools, reasoning), None for other bodies
+    model: str  # the ``model`` a chat body names (answered with that name), else "demo"
 
 
-def _parse(inv: Invocation) -> _Request:
+def _parse(inv: Invocation, dialect: Dialect) -> _Request:
     text = inv.body.decode("utf-8", "replace")
     try:
         document: Any = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     if isinstance(document, str):
         text = document
@@ -110,9 +122,12 @@ def _parse(inv: Invocation) -> _Request:
     parameters = parameters if isinstance(parameters, dict) else {}
     options = fields.get("stream_options")
     kind = fields.get("requestType")
-    chosen = _attribute_format(inv.custom_attributes)
+    dialect = _attribute(inv.custom_attributes, "dialect", DIALECTS) or dialect
+    chosen = _attribute(inv.custom_attributes, "format", FORMATS)
     if chosen is None and inv.accept and "application/jsonlines" in inv.accept:
         chosen = "lmi"
+    if chosen is None and shape == "tgi" and dialect == "lmi":
+        chosen = "lmi"  # LMI answers its own schema
     return _Request(
         format=chosen or shape,
         openai=shape != "tgi",
@@ -122,6 +137,9 @@ def _parse(inv: Invocation) -> _Request:
         details=parameters.get("details") is True,
         include_usage=isinstance(options, dict) and options.get("include_usage") is True,
         request_type=kind if isinstance(kind, str) else None,
+        dialect=dialect,
+        ask=chat_ask(fields) if shape == "vllm-chat" else None,
+        model=_model_name(fields.get("model")),
     )
 
 
@@ -142,11 +160,17 @@ def _shape_of(fields: dict[str, Any], text: str) -> tuple[WireFormat, str, int, 
     return "tgi", text, count_tokens(text), limit
 
 
-def _attribute_format(attributes: str | None) -> WireFormat | None:
+def _model_name(value: Any) -> str:
+    """The ``model`` a body names, which the answer reports (as a server serving it does)."""
+    return value if isinstance(value, str) and value else "demo"
+
+
+def _attribute(attributes: str | None, wanted: str, names: tuple[_Name, ...]) -> _Name | None:
+    """The value of ``wanted=<one of names>`` in the custom attributes, if there."""
     for item in re.split(r"[;,]", attributes or ""):
         key, _, value = item.partition("=")
-        for name in FORMATS:
-            if key.strip() == "format" and value.strip() == name:
+        for name in names:
+            if key.strip() == wanted and value.strip() == name:
                 return name
     return None
 
@@ -193,6 +217,65 @@ def _refuse_limit(request: _Request) -> ContainerError:
     return _refuse(request, 422, message)
 
 
+def _generation(request: _Request, answer: str) -> Generation:
+    """The answer (or the agent's turn) as generated tokens, cut by the token limit.
+
+    Reasoning comes first, then the answer or the tool call's argument pieces; the
+    end-of-sequence token needs a place too, as on real servers.
+    """
+    reasoning: list[str] = []
+    call: DemoCall | None = None
+    tokens = split_tokens(answer)
+    if request.ask is not None:
+        turn = respond(request.ask, answer, request.prompt)
+        reasoning = split_tokens(turn.reasoning)
+        tokens = split_tokens(turn.text)
+        if turn.call is not None:
+            name, arguments = turn.call
+            call_key = call_id(request.dialect, name, arguments, request.ask.messages)
+            call = DemoCall(call_key, name, _pieces(arguments))
+            if request.dialect == "tgi":
+                reasoning = []  # TGI's tool mode is grammar-constrained JSON: no thinking
+    pieces = list(call.pieces) if call is not None else tokens
+    limit = request.max_tokens
+    ended = limit is None or limit > len(reasoning) + len(pieces)
+    if limit is not None:
+        reasoning, pieces = reasoning[:limit], pieces[: max(limit - len(reasoning), 0)]
+    if call is not None and not pieces:
+        return _cut(request, reasoning)  # the limit came before the call began
+    return Generation(
+        tokens=[] if call is not None else pieces,
+        prompt=request.prompt,
+        prompt_tokens=request.prompt_tokens,
+        ended_by_itself=ended,
+        details=request.details,
+        include_usage=request.include_usage,
+        reasoning=tuple(reasoning),
+        call=None if call is None else DemoCall(call.id, call.name, tuple(pieces)),
+        dialect=request.dialect,
+        model=request.model,
+    )
+
+
+def _cut(request: _Request, reasoning: list[str]) -> Generation:
+    """Nothing but reasoning before the token limit."""
+    return Generation(
+        tokens=[],
+        prompt=request.prompt,
+        prompt_tokens=request.prompt_tokens,
+        ended_by_itself=False,
+        include_usage=request.include_usage,
+        reasoning=tuple(reasoning),
+        dialect=request.dialect,
+        model=request.model,
+    )
+
+
+def _pieces(arguments: str) -> tuple[str, ...]:
+    """A call's arguments in pieces of a few characters, as a server streams them."""
+    return tuple(arguments[i : i + _PIECE] for i in range(0, len(arguments), _PIECE)) or ("",)
+
+
 @dataclass
 class _Session:
     turns: int = 0
@@ -200,37 +283,31 @@ class _Session:
 
 
 class DemoModel:
-    """The built-in ``demo`` endpoint; ``token_delay`` seconds pass between parts."""
+    """The built-in ``demo`` endpoint; ``token_delay`` seconds pass between parts;
+    ``dialect`` is the server whose chat answers it imitates (see ``_demo_chat``)."""
 
-    def __init__(self, token_delay: float) -> None:
+    def __init__(self, token_delay: float, dialect: str = "default") -> None:
         self.token_delay = token_delay
+        self.dialect = check_dialect(dialect)
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
 
     async def __call__(self, inv: Invocation) -> ModelResponse:
-        request = _parse(inv)
+        request = _parse(inv, self.dialect)
         if request.max_tokens is not None and request.max_tokens < 1:
             raise _refuse_limit(request)
         session_reply = self._session_request(inv, request)
         if session_reply is not None:
             return session_reply
         answer, opened = self._answer(inv, request)
-        tokens = split_tokens(answer)
-        limit = request.max_tokens
-        ended = limit is None or limit > len(tokens)  # the end token needs a place too
-        gen = Generation(
-            tokens=tokens if limit is None else tokens[:limit],
-            prompt=request.prompt,
-            prompt_tokens=request.prompt_tokens,
-            ended_by_itself=ended,
-            details=request.details,
-            include_usage=request.include_usage,
-        )
+        gen = _generation(request, answer)
         if not inv.streaming:
             body = whole_body(request.format, gen)
             content_type = WHOLE_CONTENT_TYPES[request.format]
             return ModelResponse(body, content_type=content_type, new_session_id=opened)
         parts = stream_parts(request.format, gen)
         content_type = STREAM_CONTENT_TYPES[request.format]
+        if request.format == "vllm-chat" and request.dialect == "lmi":
+            content_type = "application/jsonlines"
         return ModelResponse(self._paced(parts), content_type=content_type)
 
     # --- sessions ------------------------------------------------------------------

@@ -21,7 +21,9 @@ token counts); the functions here render it as each server does, whole
   ``usage``; streamed ``chat.completion.chunk`` / ``text_completion`` chunks
   (the role in the first delta; ``finish_reason`` ``stop`` / ``length`` in the
   last choice), a ``"choices": []`` chunk carrying ``usage`` when
-  ``stream_options.include_usage`` is true, then ``data: [DONE]``.
+  ``stream_options.include_usage`` is true, then ``data: [DONE]``.  Chat answers
+  (with their reasoning and tool calls) in the dialect of the server the emulator
+  imitates: see ``_demo_chat``.
 * text: the bare text.
 
 Token counts use the demo's tokeniser (a token is optional whitespace and a run
@@ -40,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..formats import WireFormat
+from ._demo_chat import ChatTurn, DemoCall, chat_stream, chat_whole
 
 __all__ = [
     "STREAM_CONTENT_TYPES",
@@ -96,6 +99,10 @@ class Generation:
     ended_by_itself: bool  # else cut by the token limit
     details: bool = False  # TGI/LMI ``parameters.details``
     include_usage: bool = False  # OpenAI ``stream_options.include_usage``
+    reasoning: tuple[str, ...] = ()  # reasoning tokens, before the answer (chat)
+    call: DemoCall | None = None  # a tool call instead of answer text (chat)
+    dialect: str = "default"  # the chat dialect (see _demo_chat)
+    model: str = _MODEL  # the model the chat request named
 
     @property
     def text(self) -> str:
@@ -103,8 +110,11 @@ class Generation:
 
     @property
     def generated_tokens(self) -> int:
-        """Tokens generated, the end-of-sequence token included when there was one."""
-        return len(self.tokens) + (1 if self.ended_by_itself else 0)
+        """Tokens generated (reasoning and argument pieces too), the end-of-sequence token
+        included when there was one."""
+        pieces = len(self.call.pieces) if self.call is not None else 0
+        generated = len(self.tokens) + len(self.reasoning) + pieces
+        return generated + (1 if self.ended_by_itself else 0)
 
     @property
     def usage(self) -> dict[str, int]:
@@ -118,7 +128,21 @@ class Generation:
     def finish_reason(self, openai: bool) -> str:
         if not self.ended_by_itself:
             return "length"
+        if self.call is not None:
+            return "tool_calls"
         return "stop" if openai else "eos_token"
+
+    def chat_turn(self) -> ChatTurn:
+        return ChatTurn(
+            self.tokens,
+            self.reasoning,
+            self.call,
+            self.finish_reason(openai=True),
+            self.usage,
+            self.include_usage,
+            len(self.reasoning),
+            self.model,
+        )
 
 
 # --- TGI ---------------------------------------------------------------------------
@@ -233,27 +257,11 @@ def _openai_end(gen: Generation, kind: str) -> list[bytes]:
 
 
 def _chat_stream(gen: Generation) -> list[bytes]:
-    kind = "chat.completion.chunk"
-
-    def chunk(delta: dict[str, str], finish: str | None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return _sse(_openai_object(kind, [choice]))
-
-    deltas = [{"content": token} for token in gen.tokens] or [{"content": ""}]
-    deltas[0] = {"role": "assistant", **deltas[0]}
-    parts = [chunk(delta, None) for delta in deltas]
-    parts.append(chunk({}, gen.finish_reason(openai=True)))
-    return parts + _openai_end(gen, kind)
+    return chat_stream(gen.dialect, gen.chat_turn())
 
 
 def _chat_whole(gen: Generation) -> Any:
-    choice = {
-        "index": 0,
-        "message": {"role": "assistant", "content": gen.text},
-        "logprobs": None,
-        "finish_reason": gen.finish_reason(openai=True),
-    }
-    return {**_openai_object("chat.completion", [choice]), "usage": gen.usage}
+    return chat_whole(gen.dialect, gen.chat_turn())
 
 
 def _completion_choice(text: str, finish: str | None) -> dict[str, Any]:

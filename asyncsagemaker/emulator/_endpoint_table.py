@@ -26,12 +26,14 @@ DEFAULT_VARIANT = "AllTraffic"
 class EndpointTable:
     """Endpoint name -> model (``models``, a plain dict a test may swap a model in) and variants."""
 
-    def __init__(self, specs: Mapping[str, Handler | str], token_delay: float) -> None:
+    def __init__(
+        self, specs: Mapping[str, Handler | str], token_delay: float, dialect: str = "default"
+    ) -> None:
         for name in specs:
             if endpoint_name_violations(name):
                 raise ValueError(f"endpoint name {name!r} is not a valid SageMaker endpoint name")
         self.models: dict[str, Handler] = {
-            name: resolve_model(spec, token_delay) for name, spec in specs.items()
+            name: resolve_model(spec, token_delay, dialect) for name, spec in specs.items()
         }
         self._variants: dict[str, dict[str, float]] = {}
         self._random = random.Random()

@@ -130,8 +130,9 @@ class ContainerModel:
             self._session = None
 
 
-def resolve_model(spec: Handler | str, token_delay: float) -> Handler:
-    """A handler from a callable, ``echo``, ``demo``, ``pkg.mod:func`` or ``container:URL``."""
+def resolve_model(spec: Handler | str, token_delay: float, dialect: str = "default") -> Handler:
+    """A handler from a callable, ``echo``, ``demo`` (speaking ``dialect``), ``pkg.mod:func``
+    or ``container:URL``."""
     if callable(spec):
         return spec
     if not isinstance(spec, str):
@@ -139,7 +140,7 @@ def resolve_model(spec: Handler | str, token_delay: float) -> Handler:
     if spec == "echo":
         return echo
     if spec == "demo":
-        return DemoModel(token_delay)
+        return DemoModel(token_delay, dialect)
     if spec.startswith("container:"):
         url = spec.partition(":")[2]
         if not url.startswith(("http://", "https://")):

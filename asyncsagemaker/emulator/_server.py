@@ -21,6 +21,7 @@ from ._bidi import BidiServer
 from ._bidi_faults import BidiFaults
 from ._bidi_models import bidi_specs
 from ._bidi_types import BidiHandler, BidiRecord
+from ._demo_chat import check_dialect
 from ._endpoint_table import DEFAULT_MODELS, EndpointTable
 from ._faults import Faults, FaultTable
 from ._listeners import Listeners
@@ -46,7 +47,8 @@ class Emulator:
     :attr:`records` keeps; ``body_timeout`` is how long a request body may take to
     arrive after its headers; ``session_ttl`` the lifetime of a stateful session
     whose model gives no expiry.  ``ssl_context`` (a server context with its
-    certificate loaded) serves HTTPS.
+    certificate loaded) serves HTTPS.  ``dialect`` is the model server whose chat
+    answers the ``demo`` model imitates (``"vllm"``, ``"sglang"``, ``"tgi"``, ...).
     ``bidi_port`` opens the HTTP/2 listener for bidirectional streams (``0``: a free
     port; ``None``: none), serving ``bidi_models`` (default: the ``echo``, ``demo``
     and ``container:`` specs of ``models``) with ``bidi_faults``, over TLS too with
@@ -76,8 +78,10 @@ class Emulator:
         ssl_context: ssl.SSLContext | None = None,
         region: str = REGION,
         clock: Callable[[], float] = time.time,
+        dialect: str = "default",
     ) -> None:
         _check_settings(ssl_context, body_timeout)
+        check_dialect(dialect)
         if not isinstance(region, str) or not region:
             raise ValueError(f"region must be a region name such as 'us-east-1', not {region!r}")
         if not callable(clock):
@@ -85,7 +89,7 @@ class Emulator:
         self.region = region
         self.clock: Callable[[], float] = clock
         specs = DEFAULT_MODELS if models is None else models
-        self._endpoints = EndpointTable(specs, token_delay)
+        self._endpoints = EndpointTable(specs, token_delay, dialect)
         self._models = self._endpoints.models  # the same dict: tests swap a model in it
         self.credentials: Mapping[str, str] | None = (
             dict(credentials) if credentials is not None else None
@@ -95,6 +99,7 @@ class Emulator:
         self.host = host
         self.port = port
         self.token_delay = token_delay
+        self.dialect = dialect
         self.records: RecordRing[RequestRecord] = RecordRing(max_records, record_body_limit)
         sessions = SessionTable(session_ttl)
         self.ssl_context = ssl_context

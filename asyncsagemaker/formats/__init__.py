@@ -10,12 +10,15 @@ returns the pieces of generated text ("tokens") as they complete::
     for text in tokens.close():
         print(text, end="")
 
-or, with ``feed_events``/``close_events``, a :class:`GenerationEvent` per piece
-(token id, logprob, ``special``) and per record that ends the generation (finish
+or, with ``feed_events``/``close_events``, a :class:`GenerationEvent` per piece of
+every choice (answer text, reasoning, tool-call fragments as :class:`ToolCallDelta`,
+token id, logprob, ``special``) and per record that ends the generation (finish
 reason, token usage), which :class:`GenerationAccumulator` folds into a
-:class:`Generation`.  :func:`parse_generation` reads a whole non-streaming answer
-into the same :class:`Generation`; :func:`chat_body` builds the OpenAI-style chat
-request that TGI, LMI, vLLM and SGLang accept on ``/invocations``.
+:class:`Generation` per choice (with its reasoning and the :class:`ToolCall` s
+assembled).  :func:`parse_generation` reads a whole non-streaming answer into the
+same :class:`Generation`; :func:`chat_body` builds (and checks) the OpenAI-style
+chat request, tools and tool results included, that TGI, LMI, vLLM and SGLang
+accept on ``/invocations``.
 
 Formats (``FORMATS``), each the documented streaming output of a server:
 
@@ -30,14 +33,18 @@ Formats (``FORMATS``), each the documented streaming output of a server:
     AWS Large Model Inference (DJL Serving) rolling batch, JSON lines:
     ``{"token": {"id", "text", "log_prob"}}``, the last line adding
     ``generated_text`` and ``details``; ``details.finish_reason == "error"``
-    raises.  Also the dynamic-batch form ``{"outputs": ["text", ...]}``.
+    raises with the line's ``token.error_msg``.  Also the dynamic-batch form
+    ``{"outputs": ["text", ...]}``, and ``3p_stream`` (``option.bedrock_compat``):
+    ``{"body": {"generation", "prompt_token_count", "generation_token_count",
+    "stop_reason"}, "metering": {...}}``.
 ``vllm-chat`` / ``vllm-completions``
-    OpenAI-compatible servers (vLLM, TGI's Messages API, LMI's chat schema):
-    ``chat.completion.chunk`` objects (``choices[0].delta.content``; role-only
-    and empty deltas give no text) or ``text_completion`` objects
-    (``choices[0].text``), ended by ``data: [DONE]``.  Only the choice with
-    index 0 is read; its ``finish_reason`` and the chunk's ``usage`` end the
-    generation.  ``{"error": {...}}`` raises.
+    OpenAI-compatible servers (vLLM, SGLang, TGI's Messages API, LMI's chat
+    schema): ``chat.completion.chunk`` objects (``choices[i].delta``: ``content``,
+    ``reasoning`` or ``reasoning_content``, ``tool_calls`` fragments; role-only and
+    empty deltas give nothing) or ``text_completion`` objects (``choices[i].text``),
+    ended by ``data: [DONE]``.  Every choice is read (the text form: choice 0's
+    answer only); each choice's ``finish_reason``, and the chunk's ``usage``, end it.
+    ``{"error": {...}}`` raises.
 ``openai``
     Either of the two above, chunk by chunk.
 ``text``
@@ -55,21 +62,26 @@ returned.  After the end of the generation (``[DONE]``, or a TGI/LMI record with
 
 Sources the formats and the fixtures in ``tests/data/formats`` follow: TGI's
 ``router/src/lib.rs`` (``StreamResponse``, ``StreamDetails``, ``ErrorResponse``,
-the chat chunk) and streaming docs, DJL Serving's
-``serving/docs/lmi/user_guides/lmi_input_output_schema.md`` and
-``chat_input_output_schema.md`` (rolling and dynamic batch, chat, error lines),
-and vLLM's "OpenAI-Compatible Server" docs (chat completion chunks, completions,
-``stream_options``, ``data: [DONE]``, streamed error objects).
+the chat chunk, tool-call deltas) and ``router/src/chat.rs`` and streaming docs,
+DJL Serving's ``serving/docs/lmi/user_guides/lmi_input_output_schema.md`` and
+``chat_input_output_schema.md`` (rolling and dynamic batch, chat, error lines) and
+``djl_python/output_formatter.py`` (3p), vLLM's "OpenAI-Compatible Server" docs and
+``protocol.py`` (chat completion chunks, completions, ``stream_options``,
+``data: [DONE]``, streamed error objects, reasoning and tool-call deltas), and
+SGLang's ``serving_chat.py``.  docs/streaming-formats.md has the table of which
+server sends which field.
 """
 
 from __future__ import annotations
 
 from ..errors import FormatError, ModelOutputError
+from ._accumulator import GenerationAccumulator
 from ._chat_body import chat_body
 from ._decoder import TokenDecoder
 from ._detect import detect_format
-from ._generation import Generation, GenerationAccumulator, GenerationEvent, Usage
+from ._generation import Generation, GenerationEvent, Usage
 from ._names import FORMATS, WIRE_FORMATS, TokenFormat, WireFormat, check_format
+from ._tools import ToolCall, ToolCallDelta
 from ._whole import parse_generation
 
 __all__ = [
@@ -82,6 +94,8 @@ __all__ = [
     "ModelOutputError",
     "TokenDecoder",
     "TokenFormat",
+    "ToolCall",
+    "ToolCallDelta",
     "Usage",
     "WireFormat",
     "chat_body",

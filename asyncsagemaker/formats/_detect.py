@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..codecs import (
@@ -10,8 +11,8 @@ from ..codecs import (
     ServerSentEvent,
     SSEDecoder,
 )
-from ..errors import FormatError, ModelOutputError
-from ._records import _error_of, _preview, _schema_of
+from ..errors import FormatError, LineTooLongError, ModelOutputError
+from ._records import _error_of, _keys_of, _preview, _schema_of
 
 __all__ = ["detect_format"]
 
@@ -22,13 +23,15 @@ _SSE_PREFIXES = (b"data:", b"event:", b"id:", b"retry:", b":")
 _BOM = b"\xef\xbb\xbf"
 
 
-_WHITESPACE = b" \t\r\n"
+_NOT_WHITESPACE = re.compile(rb"[^ \t\r\n]")
 
 
 class _Sniffer:
     """Holds the head of a stream until its transport (and maybe format) is decided.
 
-    Every byte is looked at once: the scans resume where they stopped.
+    Every byte is looked at once: the scans resume where they stopped.  What it holds
+    is bounded by ``limit`` (the record limit): leading whitespace past it raises
+    :class:`LineTooLongError`, a first line starting with ``{`` past it is text.
     """
 
     __slots__ = ("_eol_scan", "_first", "_format", "_head", "_limit", "_ws_scan")
@@ -54,24 +57,13 @@ class _Sniffer:
         return head
 
     def _decide(self, *, final: bool) -> tuple[str, str | None] | None:
-        head = self._head
         if self._first < 0:
-            i = self._ws_scan
-            if i == 0:
-                if head.startswith(_BOM):
-                    i = 3
-                elif len(head) < 3 and _BOM.startswith(head) and not final:
-                    return None  # maybe a BOM still arriving
-            end = len(head)
-            while i < end and head[i] in _WHITESPACE:
-                i += 1
-            self._ws_scan = i
-            if i == end:
-                if not final or not head:
-                    return None
-                return ("text", "text") if self._format is None else ("jsonlines", self._format)
-            self._first = i
+            first = self._skip_whitespace(final)
+            if first is None:
+                return self._undecided(final)
+            self._first = first
         first = self._first
+        head = self._head
         if self._format is not None:
             return ("jsonlines" if head[first] in b"{[" else "sse", self._format)
         if head[first] == ord("{"):
@@ -82,6 +74,38 @@ class _Sniffer:
         if not final and any(prefix.startswith(start) for prefix in _SSE_PREFIXES):
             return None
         return ("text", "text")
+
+    def _skip_whitespace(self, final: bool) -> int | None:
+        """The index of the first byte that is not a BOM or whitespace, None if none yet."""
+        head = self._head
+        i = self._ws_scan
+        if i == 0:
+            if head.startswith(_BOM):
+                i = 3
+            elif len(head) < 3 and _BOM.startswith(head) and not final:
+                return None  # maybe a BOM still arriving
+        found = _NOT_WHITESPACE.search(head, i)
+        if found is None:
+            self._ws_scan = len(head)
+            return None
+        self._ws_scan = found.start()
+        return found.start()
+
+    def _undecided(self, final: bool) -> tuple[str, str | None] | None:
+        """Nothing but whitespace so far: wait (within the limit), or decide at the end."""
+        head = self._head
+        if not final:
+            if len(head) > self._limit:
+                self._head = bytearray()  # release the memory now
+                raise LineTooLongError(
+                    f"the stream began with {len(head)} bytes of whitespace and no record "
+                    f"(more than max_record_bytes={self._limit})",
+                    limit=self._limit,
+                )
+            return None
+        if not head:
+            return None
+        return ("text", "text") if self._format is None else ("jsonlines", self._format)
 
     def _decide_json(self, first: int, *, final: bool) -> tuple[str, str | None] | None:
         head = self._head
@@ -100,8 +124,19 @@ class _Sniffer:
             record = json.loads(line)
         except ValueError:
             return ("text", "text")
+        except RecursionError:
+            raise FormatError(
+                "the stream's first line is JSON nested too deeply to read; "
+                'use format="text" for the raw text'
+            ) from None
         schema = _schema_of(record, "jsonlines")
-        return ("jsonlines", schema) if schema else ("text", "text")
+        if schema is None:
+            raise FormatError(
+                f"the stream's first line is JSON of no known token format "
+                f"({_keys_of(record)}): {_preview(record)}; name the format, "
+                'or use format="text" for the raw text'
+            )
+        return ("jsonlines", schema)
 
 
 def _sse_record(event: ServerSentEvent) -> Any:
@@ -109,7 +144,7 @@ def _sse_record(event: ServerSentEvent) -> Any:
     if event.event == "error":
         try:
             record = json.loads(event.data)
-        except ValueError:
+        except (ValueError, RecursionError):
             record = None
         error = _error_of(record) if isinstance(record, dict) else None
         raise error or ModelOutputError(
@@ -123,6 +158,10 @@ def _sse_record(event: ServerSentEvent) -> Any:
         raise FormatError(
             f"the data of a Server-Sent Event is not JSON ({exc}): {_preview(event.data)}"
         ) from exc
+    except RecursionError:
+        raise FormatError(
+            f"the data of a Server-Sent Event is JSON nested too deeply: {_preview(event.data)}"
+        ) from None
 
 
 def detect_format(head: bytes, *, final: bool = False) -> str | None:
@@ -131,8 +170,11 @@ def detect_format(head: bytes, *, final: bool = False) -> str | None:
     The rules, after skipping a byte order mark and whitespace:
 
     1. A first line that is a JSON object of a known shape means JSON lines:
-       ``token``/``generated_text``/``outputs`` -> ``"lmi"``; ``choices`` -> an
-       OpenAI format.  Any other first line starting with ``{`` means ``"text"``.
+       ``token``/``generated_text``/``outputs``/3p's ``body.generation`` ->
+       ``"lmi"``; ``choices`` -> an OpenAI format.  A first line that is JSON of no
+       known shape raises :class:`FormatError` naming its keys (a raw record is never
+       the answer: ``format="text"`` reads it as text); one that is not JSON means
+       ``"text"``.
     2. A first line that is a Server-Sent Events field (``data:``, ``event:``,
        ``id:``, ``retry:``) or comment (``:``) means SSE; the JSON of the first
        event with data picks the format: ``token``/``generated_text`` -> ``"tgi"``,
@@ -166,6 +208,8 @@ def detect_format(head: bytes, *, final: bool = False) -> str | None:
             continue
         schema = _schema_of(record, "sse")
         if schema is None:
-            raise FormatError(f"SSE data of no known token format: {_preview(record)}")
+            raise FormatError(
+                f"SSE data of no known token format ({_keys_of(record)}): {_preview(record)}"
+            )
         return schema
     return "openai" if events.done else None

@@ -1,8 +1,10 @@
 """What a model generated, as typed values: events, usage, finish reasons, the final result.
 
 Stdlib only (it sits beside the sans-IO formats).  :class:`GenerationEvent` is one
-generated piece, or one record that carries the end of a generation (a finish reason,
-token usage); :class:`GenerationAccumulator` folds events into a :class:`Generation`.
+generated piece (answer text, reasoning, tool-call fragments), or one record that
+carries the end of a generation (a finish reason, token usage);
+``GenerationAccumulator`` (``_accumulator``) folds events into a :class:`Generation`
+per choice.
 
 Every field holds what the server sent and nothing more: no format invents a usage
 figure or a finish reason its server does not send.  Where the figures come from:
@@ -12,21 +14,24 @@ figure or a finish reason its server does not send.  Where the figures come from
   never sent, so it stays ``None``.
 * LMI rolling batch: the last line's ``details`` when the request asked for
   ``details: true`` (``finish_reason``, ``generated_tokens``; the vLLM-based async
-  handler adds ``input_length``).
-* OpenAI-style streams (vLLM, TGI's Messages API, LMI's chat schema): each choice's
-  ``finish_reason``, and a record's ``usage`` object (the last chunk, with empty
-  ``choices``, when the request set ``stream_options.include_usage``).
+  handler adds ``input_length``); its ``3p_stream``: the first line's
+  ``prompt_token_count`` and the last line's ``generation_token_count`` and
+  ``stop_reason``.
+* OpenAI-style streams (vLLM, SGLang, TGI's Messages API, LMI's chat schema): each
+  choice's ``finish_reason``, and a record's ``usage`` object (the last chunk, with
+  empty ``choices``, when the request set ``stream_options.include_usage``; the last
+  chunk of each prompt in TGI's completions).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from .._stats import StreamStats
+from ._tools import ToolCall, ToolCallDelta
 
-__all__ = ["Generation", "GenerationAccumulator", "GenerationEvent", "Usage"]
+__all__ = ["Generation", "GenerationEvent", "Usage"]
 
 #: Finish reasons of TGI and LMI, in the words of the OpenAI API (which every other
 #: value already uses, so those pass through unchanged).
@@ -46,12 +51,15 @@ class Usage:
 class GenerationEvent:
     """One generated piece of a stream, or one record that ends it.
 
-    ``text`` is the piece (``""`` for a record that only carries the end);
-    ``special`` marks a special token such as ``</s>``, which is never part of the
-    generated text.  ``finish_reason`` is normalised to ``"stop"``, ``"length"``,
-    ``"error"`` or another string the server sent (``"tool_calls"``...), the
-    server's own word kept in ``raw_finish_reason``; ``usage`` is set on the record
-    that carried it; ``raw`` is the decoded record itself.
+    ``text`` is the piece of the answer (``""`` for a record that carries only the end,
+    reasoning or tool calls); ``special`` marks a special token such as ``</s>``, which
+    is never part of the generated text.  ``finish_reason`` is normalised to
+    ``"stop"``, ``"length"``, ``"error"`` or another string the server sent
+    (``"tool_calls"``...), the server's own word kept in ``raw_finish_reason``;
+    ``usage`` is set on the record that carried it; ``raw`` is the decoded record
+    itself.  ``choice`` is the index of the choice the piece belongs to (0 for the
+    formats that have one); ``reasoning`` the piece of the model's reasoning, kept
+    apart from ``text``; ``tool_calls`` the fragments of tool calls the record carried.
     """
 
     text: str
@@ -62,16 +70,21 @@ class GenerationEvent:
     raw_finish_reason: str | None
     usage: Usage | None
     raw: Any = dataclasses.field(hash=False)
+    choice: int = 0
+    reasoning: str = ""
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Generation:
-    """The result of a whole generation.
+    """The result of a whole generation (one choice of it).
 
     ``text`` is the non-special texts of ``events`` joined; ``finish_reason`` and
     ``usage`` are the last ones the events carried (``finish_reason`` is ``None``
     when the stream was closed before its end); ``stats`` is the stream's timing,
     when it came from a stream; ``request_id`` the call's, when it came from one.
+    ``index`` is the choice's index, ``reasoning`` its reasoning text joined, and
+    ``tool_calls`` the calls assembled from its fragments, in index order.
     """
 
     text: str
@@ -81,61 +94,9 @@ class Generation:
     stats: StreamStats | None = None
     raw_finish_reason: str | None = None
     request_id: str | None = None
-
-
-class GenerationAccumulator:
-    """Builds a :class:`Generation` from events handed in one by one (sans-IO)."""
-
-    __slots__ = ("_events", "_finish", "_texts", "_usage")
-
-    def __init__(self) -> None:
-        self._events: list[GenerationEvent] = []
-        self._texts: list[str] = []
-        self._finish: GenerationEvent | None = None
-        self._usage: Usage | None = None
-
-    def add(self, event: GenerationEvent) -> None:
-        """Take one event, in stream order."""
-        self._events.append(event)
-        if event.text and not event.special:
-            self._texts.append(event.text)
-        if event.finish_reason is not None:
-            self._finish = event
-        if event.usage is not None:
-            self._usage = event.usage
-
-    def extend(self, events: Iterable[GenerationEvent]) -> None:
-        """Take several events, in stream order."""
-        for event in events:
-            self.add(event)
-
-    @property
-    def text(self) -> str:
-        """The generated text so far."""
-        return "".join(self._texts)
-
-    def result(
-        self,
-        stats: StreamStats | None = None,
-        *,
-        closed_early: bool = False,
-        request_id: str | None = None,
-    ) -> Generation:
-        """The generation so far.
-
-        ``closed_early=True`` says the reader stopped before the end of the stream:
-        the finish reason is then ``None`` (the end was not read), whatever was seen.
-        """
-        finish = None if closed_early else self._finish
-        return Generation(
-            self.text,
-            finish.finish_reason if finish is not None else None,
-            self._usage,
-            tuple(self._events),
-            stats,
-            finish.raw_finish_reason if finish is not None else None,
-            request_id,
-        )
+    index: int = 0
+    reasoning: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 # --- for the formats: building events fast, reading what servers send -----------------
@@ -154,7 +115,15 @@ class _Piece:
     __slots__ = tuple(field.name for field in dataclasses.fields(GenerationEvent))
 
     def __init__(
-        self, text: str, token_id: int | None, logprob: float | None, special: bool, raw: Any
+        self,
+        text: str,
+        token_id: int | None,
+        logprob: float | None,
+        special: bool,
+        raw: Any,
+        choice: int = 0,
+        reasoning: str = "",
+        tool_calls: tuple[ToolCallDelta, ...] = (),
     ) -> None:
         self.text = text
         self.token_id = token_id
@@ -164,32 +133,74 @@ class _Piece:
         self.raw_finish_reason = None
         self.usage = None
         self.raw = raw
+        self.choice = choice
+        self.reasoning = reasoning
+        self.tool_calls = tool_calls
         self.__class__ = GenerationEvent  # type: ignore[assignment]
 
 
+class _PieceMaker(Protocol):
+    def __call__(
+        self,
+        text: str,
+        token_id: int | None,
+        logprob: float | None,
+        special: bool,
+        raw: Any,
+        choice: int = 0,
+        reasoning: str = "",
+        tool_calls: tuple[ToolCallDelta, ...] = (),
+    ) -> GenerationEvent: ...
+
+
 #: Builds a :class:`GenerationEvent` without finish reason or usage, fast:
-#: ``piece(text, token_id, logprob, special, raw)``.
-piece = cast(Callable[[str, "int | None", "float | None", bool, Any], GenerationEvent], _Piece)
+#: ``piece(text, token_id, logprob, special, raw[, choice, reasoning, tool_calls])``.
+piece = cast(_PieceMaker, _Piece)
 
 
 def ending(
-    event: GenerationEvent | None, raw_finish: Any, usage: Usage | None, raw: Any
+    event: GenerationEvent | None,
+    raw_finish: Any,
+    usage: Usage | None,
+    raw: Any,
+    choice: int = 0,
 ) -> GenerationEvent | None:
-    """``event`` (or an empty one) with the finish reason and usage a record carried.
-
-    None when the record carried neither.
-    """
+    """``event`` (or an empty one of ``choice``) with the finish reason and usage a record
+    carried; ``event`` itself when the record carried neither."""
     finish = finish_reason(raw_finish)
     if finish is None and usage is None:
         return event
     if event is None:
-        event = piece("", None, None, False, raw)
-    return dataclasses.replace(
-        event,
-        finish_reason=finish,
-        raw_finish_reason=raw_finish if finish is not None else None,
-        usage=usage,
-    )
+        event = piece("", None, None, False, raw, choice)
+    changes: dict[str, Any] = {}
+    if finish is not None:
+        changes.update(finish_reason=finish, raw_finish_reason=raw_finish)
+    if usage is not None:
+        changes["usage"] = usage
+    return dataclasses.replace(event, **changes)
+
+
+def end_record(
+    out: list[GenerationEvent],
+    start: int,
+    raw_finish: Any,
+    usage: Usage | None,
+    record: Any,
+    choice: int = 0,
+) -> None:
+    """Put a record's finish reason and usage on its last event in ``out[start:]``.
+
+    A record that gave no event (an empty final delta, a usage-only chunk) gets an
+    empty one of ``choice``; a record that carries neither changes nothing.
+    """
+    last = out[-1] if len(out) > start else None
+    ended = ending(last, raw_finish, usage, record, choice)
+    if ended is None or ended is last:
+        return
+    if last is None:
+        out.append(ended)
+    else:
+        out[-1] = ended
 
 
 def finish_reason(raw: Any) -> str | None:

@@ -415,3 +415,18 @@ def test_sse_event_data_over_limit_returns_events_before() -> None:
     with pytest.raises(EventTooLargeError, match="max_event_bytes=32") as info:
         decoder.feed(b"\n")
     assert info.value.limit == 32
+
+
+@pytest.mark.parametrize("count", [1, 63, 64, 65, 1000])
+def test_sse_event_of_many_data_lines_joins_them_all(count: int) -> None:
+    """Past 64 lines the data goes into one text (a list entry per tiny line would cost
+    far more memory than the line): the event is the same either way."""
+    lines = [f"line {i}" if i % 3 else "" for i in range(count)]
+    block = "".join(f"data:{line}\n" for line in lines).encode()
+    decoder = SSEDecoder()
+    events = decoder.feed(block + b"\n" + block + b"\n")
+    assert events == [ServerSentEvent(data="\n".join(lines))] * 2
+    assert decoder.feed(b"data: next\n\n") == [ServerSentEvent(data="next")]
+    decoder = SSEDecoder()
+    assert decoder.feed(block) == []
+    assert decoder.close() == [ServerSentEvent(data="\n".join(lines))]

@@ -250,7 +250,12 @@ def test_role_only_and_empty_chunks_give_no_event() -> None:
         + chunk([{"index": 1, "delta": {"content": "other choice"}, "finish_reason": "stop"}])
         + b"data: [DONE]\n\n"
     )
-    assert events_of([data]) == ([], None)
+    events, error = events_of([data])
+    assert error is None
+    # choice 0's role-only and empty deltas give nothing; choice 1's chunk is its own event
+    assert [(e.choice, e.text, e.finish_reason) for e in events] == [(1, "other choice", "stop")]
+    decoder = TokenDecoder()
+    assert decoder.feed(data) + decoder.close() == []  # the text is choice 0's only
 
 
 def test_logprobs_of_one_token_only() -> None:

@@ -494,7 +494,6 @@ def test_text_explicit_passes_sse_through() -> None:
         (b'{"token": {"text": "x"}}\n', "lmi"),
         (b'\xef\xbb\xbf \n{"outputs": ["x"]}\r', "lmi"),
         (b'{"choices": [{"index": 0, "text": "x"}]}\n', "vllm-completions"),
-        (b'{"unknown": 1}\n', "text"),
         (b"{ not json\n", "text"),
         (b"Hello", "text"),
         (b"dataset", "text"),
@@ -528,7 +527,7 @@ def test_detect_format_final(head: bytes, expected: str | None) -> None:
 
 
 def test_detect_format_unknown_sse_data_raises() -> None:
-    with pytest.raises(FormatError, match="no known token format"):
+    with pytest.raises(FormatError, match=r"no known token format \(an object with keys 'hello'\)"):
         detect_format(b'data: {"hello": 1}\n\n')
     with pytest.raises(FormatError, match="not JSON"):
         detect_format(b"data: plain words\n\n")
@@ -537,6 +536,32 @@ def test_detect_format_unknown_sse_data_raises() -> None:
 def test_auto_unknown_sse_data_raises_clear_error() -> None:
     with pytest.raises(FormatError, match="read it with an SSE view, or name the format"):
         decode([b'data: {"hello": 1}\n\n'])
+
+
+@pytest.mark.parametrize(
+    ("first_line", "keys"),
+    [
+        (b'{"unknown": 1}', "an object with keys 'unknown'"),
+        (b'{"predictions": [0.1], "model": "m"}', "an object with keys 'predictions', 'model'"),
+        (b"{}", "an empty object"),
+    ],
+)
+def test_a_first_json_line_of_no_known_shape_is_never_answer_text(
+    first_line: bytes, keys: str
+) -> None:
+    """auto never hands out a raw JSON record as if it were the answer: it names the keys."""
+    for data in (first_line + b"\n", first_line + b'\n{"more": 2}\n'):
+        with pytest.raises(FormatError, match=f"no known token format \\({keys}\\)") as info:
+            detect_format(data)
+        assert 'format="text"' in str(info.value)
+        decoder = TokenDecoder()
+        with pytest.raises(FormatError, match=keys):
+            decoder.feed(data)
+        with pytest.raises(FormatError, match=keys):  # the decoder stays failed
+            decoder.close()
+        with pytest.raises(FormatError, match=keys):  # also when the stream ends unterminated
+            decode([first_line])
+        assert decode([data], "text") == [data.decode()]  # the way to get the raw text
 
 
 def test_auto_text_starting_with_brace_waits_for_the_first_line_only() -> None:

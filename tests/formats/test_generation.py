@@ -229,7 +229,13 @@ def test_parse_generation_checks_its_arguments() -> None:
 MESSAGES: list[dict[str, Any]] = [
     {"role": "system", "content": "Be brief."},
     {"role": "user", "content": [{"type": "text", "text": "Hi"}]},
-    {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function"}]},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        ],
+    },
     {"role": "tool", "content": "42", "tool_call_id": "c1"},
 ]
 
