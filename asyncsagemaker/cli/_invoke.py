@@ -39,7 +39,14 @@ from ..errors import (
 )
 from ..formats import FORMATS, WIRE_FORMATS
 
-__all__ = ["EXIT_CODES", "add_demo_arguments", "add_invoke_arguments", "run_demo", "run_invoke"]
+__all__ = [
+    "EXIT_CODES",
+    "add_demo_arguments",
+    "add_invoke_arguments",
+    "exit_status",
+    "run_demo",
+    "run_invoke",
+]
 
 #: Exit status per error class (the first match in this order wins).
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
@@ -169,6 +176,11 @@ def _fail(exc: BaseException, debug: bool, err: TextIO) -> int:
         print("interrupted", file=err)
         return _INTERRUPTED
     print(_error_line(exc), file=err)
+    return exit_status(exc)
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status of an error: the first matching row of :data:`EXIT_CODES`."""
     for cls, code in EXIT_CODES:
         if isinstance(exc, cls):
             return code
