@@ -6,7 +6,7 @@
     answers = ds.map_batches(
         EndpointInvoker,
         fn_constructor_kwargs={"endpoint": "my-llm", "stream": True, "concurrency": 16},
-        concurrency=4,  # actors; each sends up to 16 requests at once
+        compute=ray.data.ActorPoolStrategy(size=4),  # actors; each sends up to 16 at once
         batch_size=64,
     )
 
