@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """One entry point for a fresh machine: ``python3 dev.py demo`` or ``python3 dev.py test``.
 
-Creates ``.venv`` with the standard library's venv on first use, installs the
-project with its test and dev extras (again whenever ``pyproject.toml`` changes),
-then runs the job inside it.  Needs nothing but Python 3.10+.
+Creates a venv with the standard library's venv on first use, installs what the job
+needs (again whenever ``pyproject.toml`` changes), then runs the job inside it.
+Needs nothing but Python 3.10+.
 
-* ``demo``: stream a chat answer from the embedded emulator through the real client.
-* ``test``: the whole suite, with branch coverage (child processes included).
+* ``demo``: stream a chat answer from the embedded emulator through the real client,
+  from ``.venv-demo``: the package alone, so the first demo takes seconds.
+* ``test``: the whole suite, with branch coverage (child processes included), from
+  ``.venv``: the project with its test and dev extras (``lint`` uses it too).
 * ``lint``: ruff check, ruff format --check, mypy --strict (package and tests).
 * ``versions``: the whole suite again on the oldest and the newest supported CPython
   found on this machine (on ``PATH`` or under pyenv), each in a venv of its own.
@@ -24,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
+DEMO_VENV = ROOT / ".venv-demo"  # the package alone: nothing of the test toolchain
 SUPPORTED = ((3, 10), (3, 11), (3, 12), (3, 13))  # keep in step with pyproject's classifiers
 LINTED = ("asyncsagemaker", "tests", "benchmarks", "examples", "dev.py")
 
@@ -37,7 +40,10 @@ def _python_in(env: Path) -> Path:
 
 
 def ensure_venv(env: Path = VENV, base: str = sys.executable, extras: str = "dev") -> Path:
-    """A venv at ``env`` made by ``base``, with the project installed (editable)."""
+    """A venv at ``env`` made by ``base``, with the project installed (editable).
+
+    ``extras`` empty installs the package alone (its runtime dependencies).
+    """
     python = _python_in(env)
     if not python.exists():
         print(f"dev.py: creating {env.name}", file=sys.stderr)
@@ -49,12 +55,32 @@ def ensure_venv(env: Path = VENV, base: str = sys.executable, extras: str = "dev
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == wanted:
         return python
-    print(f"dev.py: installing asyncsagemaker[{extras}] into {env.name}", file=sys.stderr)
+    target = f"{ROOT}[{extras}]" if extras else str(ROOT)
+    print(f"dev.py: installing asyncsagemaker{target[len(str(ROOT)) :]} into {env.name}",
+          file=sys.stderr)  # fmt: skip
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "install", "-e", f"{ROOT}[{extras}]"], check=True)
+    if not _pip_installs_editable(python):
+        subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "install", "-e", target], check=True)
     stamp.write_text(wanted)
     return python
+
+
+def _pip_installs_editable(python: Path) -> bool:
+    """Whether the venv's pip installs a pyproject project editable (pip 21.3+, PEP 660).
+
+    Upgrading pip costs a download and seconds on every new venv; the pip that
+    ensurepip brings with any Python 3.10.2+ is new enough.
+    """
+    try:
+        out = subprocess.run(
+            [str(python), "-m", "pip", "--version"],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+        major, minor = (int(part) for part in out.split()[1].split(".")[:2])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return False
+    return (major, minor) >= (21, 3)
 
 
 def run(*cmd: str, env: dict[str, str] | None = None) -> int:
@@ -191,9 +217,10 @@ def main(argv: list[str]) -> int:
     job, rest = argv[0], argv[1:]
     if job == "versions":
         return versions(rest)
-    python = ensure_venv()
     if job == "demo":
+        python = ensure_venv(DEMO_VENV, extras="")
         return run(str(python), "-m", "asyncsagemaker", "demo", *rest)
+    python = ensure_venv()
     if job == "test":
         return test(python, rest, coverage=True)
     return lint(python)
