@@ -12,12 +12,17 @@ Needs nothing but Python 3.10+.
 * ``lint``: ruff check, ruff format --check, mypy --strict (package and tests).
 * ``versions``: the whole suite again on the oldest and the newest supported CPython
   found on this machine (on ``PATH`` or under pyenv), each in a venv of its own.
+* ``lowest``: the whole suite on the oldest supported CPython with every runtime
+  dependency, and the package of each extra in ``LOWEST_EXTRAS``, at the lower bound
+  ``pyproject.toml`` declares (``.venv-lowest``); the test tools at whatever versions
+  resolve with those.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,7 +64,7 @@ def ensure_venv(env: Path = VENV, base: str = sys.executable, extras: str = "dev
     print(f"dev.py: installing asyncsagemaker{target[len(str(ROOT)) :]} into {env.name}",
           file=sys.stderr)  # fmt: skip
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
-    if not _pip_installs_editable(python):
+    if extras or not _pip_installs_editable(python):  # the demo's venv skips the download
         subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "install", "-e", target], check=True)
     stamp.write_text(wanted)
@@ -69,8 +74,8 @@ def ensure_venv(env: Path = VENV, base: str = sys.executable, extras: str = "dev
 def _pip_installs_editable(python: Path) -> bool:
     """Whether the venv's pip installs a pyproject project editable (pip 21.3+, PEP 660).
 
-    Upgrading pip costs a download and seconds on every new venv; the pip that
-    ensurepip brings with any Python 3.10.2+ is new enough.
+    Upgrading pip costs a download and seconds, a good share of a first demo; the
+    pip that ensurepip brings with most Python 3.10 releases on is new enough.
     """
     try:
         out = subprocess.run(
@@ -176,6 +181,109 @@ def _pyenv_root() -> str | None:
         return None
 
 
+#: The extras whose packages ``lowest`` installs at their lower bounds too, beside the
+#: runtime dependencies. An extra added to pyproject.toml gets its lowest version
+#: tested by adding its name here (one line).
+LOWEST_EXTRAS = (
+    "otel",
+    "ray",
+    "progress",
+)
+#: Test tools ``lowest`` leaves out, and why (their tests skip there, saying so).
+LOWEST_WITHOUT = {
+    "aiobotocore": "each release pins botocore to a narrow window above its lower bound",
+}
+LOWEST = ROOT / ".venv-lowest"
+_REQUIREMENT = re.compile(r"^([A-Za-z0-9._-]+)(\[[^\]]*\])?\s*(.*?)\s*(;.*)?$")
+
+
+def declared_requirements() -> dict[str, list[str]]:
+    """pyproject.toml's ``dependencies`` and each extra's list, as requirement strings.
+
+    A small reader of the two tables this file has (tomllib is not in Python 3.10).
+    """
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    found: dict[str, list[str]] = {}
+    tables = re.split(r"^\[([^\]\n]+)\]\s*$", text, flags=re.MULTILINE)
+    for name, body in zip(tables[1::2], tables[2::2], strict=True):
+        if name not in ("project", "project.optional-dependencies"):
+            continue
+        for key, items in re.findall(r"^([\w-]+) = \[(.*?)\]\s*$", body, re.M | re.S):
+            if name == "project" and key != "dependencies":
+                continue
+            found[key] = re.findall(r'"([^"]+)"', items)
+    return found
+
+
+def _name(requirement: str) -> str:
+    match = _REQUIREMENT.match(requirement)
+    assert match is not None, requirement
+    return match.group(1).lower()
+
+
+def lowest_pins(declared: dict[str, list[str]]) -> list[str]:
+    """``name==lower-bound`` for every runtime dependency and each extra of LOWEST_EXTRAS."""
+    pins = []
+    for requirement in declared["dependencies"] + [
+        item for extra in LOWEST_EXTRAS for item in declared[extra]
+    ]:
+        match = _REQUIREMENT.match(requirement)
+        bound = match and re.fullmatch(r">=\s*([\w.]+)", match.group(3))
+        if not match or not bound:
+            raise SystemExit(f"dev.py lowest: {requirement!r} declares no lower bound (>=)")
+        name, extras, marker = match.group(1), match.group(2) or "", match.group(4) or ""
+        pins.append(f"{name}{extras}=={bound.group(1)}{marker}")
+    return pins
+
+
+def ensure_lowest(base: str) -> Path:
+    """``.venv-lowest`` made by ``base``: the lower bounds, and the test tools that fit.
+
+    Installed with uv when it can be had (pip-installed into the venv): it resolves the
+    test tools against the pins in seconds, where pip backtracks for minutes.
+    """
+    python = _python_in(LOWEST)
+    declared = declared_requirements()
+    pins = lowest_pins(declared)
+    pinned = {_name(pin) for pin in pins}
+    tools = [
+        item
+        for item in declared["test"]
+        if _name(item) not in pinned | set(LOWEST_WITHOUT) and not item.startswith("asyncsagemaker")
+    ]
+    stamp = LOWEST / ".dev-stamp"
+    wanted = hashlib.sha256("\n".join([*pins, *tools, base]).encode()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return python
+    shutil.rmtree(LOWEST, ignore_errors=True)
+    print(f"dev.py: creating {LOWEST.name}: {' '.join(pins)}", file=sys.stderr)
+    for name, why in LOWEST_WITHOUT.items():
+        print(f"dev.py: {LOWEST.name} without {name}: {why}", file=sys.stderr)
+    subprocess.run([base, "-m", "venv", str(LOWEST)], check=True)
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install"]
+    wanted_packages = ["-e", str(ROOT), *pins, *tools]
+    if subprocess.call([*pip, "uv"]) == 0:
+        uv = [str(python), "-m", "uv", "pip", "install", "-q", "--python", str(python)]
+        subprocess.run([*uv, *wanted_packages], check=True)
+    else:
+        print("dev.py: uv could not be installed; pip resolves (slower)", file=sys.stderr)
+        subprocess.run([*pip, *wanted_packages], check=True)
+    stamp.write_text(wanted)
+    return python
+
+
+def lowest(args: list[str]) -> int:
+    """The suite on the oldest supported CPython found, dependencies at their lower bounds."""
+    found = find_interpreters()
+    base = found.get(SUPPORTED[0])
+    if base is None:
+        base = sys.executable
+        print(f"dev.py: Python {SUPPORTED[0][0]}.{SUPPORTED[0][1]} not found; using {base}")
+    python = ensure_lowest(base)
+    print(f"dev.py: the suite with the lowest versions ({python})", flush=True)
+    return test(python, ["-q", "-p", "no:cacheprovider", *args], coverage=False)
+
+
 def find_interpreters() -> dict[tuple[int, int], str]:
     """One interpreter per supported minor version found on this machine."""
     chosen: dict[tuple[int, int], str] = {}
@@ -208,15 +316,18 @@ def main(argv: list[str]) -> int:
         "test": "run the whole test suite with coverage (extra arguments go to pytest)",
         "lint": "ruff check, ruff format --check, mypy --strict",
         "versions": "the suite on the oldest and newest supported Python found here",
+        "lowest": "the suite with every dependency at its declared lower bound",
     }
     if not argv or argv[0] not in jobs:
-        print("usage: python3 dev.py {demo|test|lint|versions} [args...]", file=sys.stderr)
+        print("usage: python3 dev.py {demo|test|lint|versions|lowest} [args...]", file=sys.stderr)
         for name, text in jobs.items():
             print(f"  {name:8} {text}", file=sys.stderr)
         return 2
     job, rest = argv[0], argv[1:]
     if job == "versions":
         return versions(rest)
+    if job == "lowest":
+        return lowest(rest)
     if job == "demo":
         python = ensure_venv(DEMO_VENV, extras="")
         return run(str(python), "-m", "asyncsagemaker", "demo", *rest)

@@ -11,12 +11,12 @@ from pathlib import Path
 import botocore.config
 import botocore.session
 import pytest
-from aiobotocore.config import AioConfig
 from botocore.credentials import RefreshableCredentials
 
 import asyncsagemaker
 from asyncsagemaker import Config, ConfigurationError, CredentialsError, SageMakerRuntime
 from asyncsagemaker.emulator import Faults, Invocation
+from tests._support import NO_AIOBOTOCORE
 from tests.client.test_client_emulator import (
     AKID,
     SECRET,
@@ -86,6 +86,7 @@ def test_botocore_config_keeps_our_defaults_for_what_it_does_not_set() -> None:
 
 
 def test_aiobotocore_config_is_accepted() -> None:
+    AioConfig = pytest.importorskip("aiobotocore.config", reason=NO_AIOBOTOCORE).AioConfig
     assert (
         Config.coerce(AioConfig(read_timeout=5, max_pool_connections=7)).max_pool_connections == 7
     )
