@@ -63,12 +63,32 @@ def ensure_venv(env: Path = VENV, base: str = sys.executable, extras: str = "dev
     target = f"{ROOT}[{extras}]" if extras else str(ROOT)
     print(f"dev.py: installing asyncsagemaker{target[len(str(ROOT)) :]} into {env.name}",
           file=sys.stderr)  # fmt: skip
-    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
-    if extras or not _pip_installs_editable(python):  # the demo's venv skips the download
-        subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "install", "-e", target], check=True)
+    if extras:
+        install(python, ["-e", target])
+    else:  # the demo: the package alone, by the venv's own pip (fetching uv would cost more)
+        pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install"]
+        if not _pip_installs_editable(python):
+            subprocess.run([*pip, "--upgrade", "pip"], check=True)
+        subprocess.run([*pip, "-e", target], check=True)
     stamp.write_text(wanted)
     return python
+
+
+def install(python: Path, packages: list[str]) -> None:
+    """Install ``packages`` into the venv of ``python``: with uv when it can be had.
+
+    uv resolves and installs the test toolchain (Ray, Playwright, pyarrow...) in
+    seconds where pip takes minutes, and resolves pinned lower bounds without pip's
+    long backtracking; it is pip-installed into the venv. Without it, pip does it.
+    """
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install"]
+    if subprocess.call([*pip, "uv"]) == 0:
+        uv = [str(python), "-m", "uv", "pip", "install", "-q", "--python", str(python)]
+        subprocess.run([*uv, *packages], check=True)
+        return
+    print("dev.py: uv could not be installed; pip installs (slower)", file=sys.stderr)
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, *packages], check=True)
 
 
 def _pip_installs_editable(python: Path) -> bool:
@@ -118,8 +138,7 @@ def peer_environment() -> dict[str, str]:
         if not (stamp.exists() and stamp.read_text() == wanted):
             print(f"dev.py: installing the official HTTP/2 SDK into {PEERS.name}", file=sys.stderr)
             subprocess.run([base, "-m", "venv", str(PEERS)], check=True)
-            pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install"]
-            subprocess.run([*pip, "-r", str(requirements)], check=True)
+            install(python, ["-r", str(requirements)])
             stamp.write_text(wanted)
     except (OSError, subprocess.CalledProcessError) as exc:
         print(f"dev.py: the official SDK could not be installed ({exc}); its tests will skip")
@@ -237,11 +256,7 @@ def lowest_pins(declared: dict[str, list[str]]) -> list[str]:
 
 
 def ensure_lowest(base: str) -> Path:
-    """``.venv-lowest`` made by ``base``: the lower bounds, and the test tools that fit.
-
-    Installed with uv when it can be had (pip-installed into the venv): it resolves the
-    test tools against the pins in seconds, where pip backtracks for minutes.
-    """
+    """``.venv-lowest`` made by ``base``: the lower bounds, and the test tools that fit."""
     python = _python_in(LOWEST)
     declared = declared_requirements()
     pins = lowest_pins(declared)
@@ -260,14 +275,7 @@ def ensure_lowest(base: str) -> Path:
     for name, why in LOWEST_WITHOUT.items():
         print(f"dev.py: {LOWEST.name} without {name}: {why}", file=sys.stderr)
     subprocess.run([base, "-m", "venv", str(LOWEST)], check=True)
-    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install"]
-    wanted_packages = ["-e", str(ROOT), *pins, *tools]
-    if subprocess.call([*pip, "uv"]) == 0:
-        uv = [str(python), "-m", "uv", "pip", "install", "-q", "--python", str(python)]
-        subprocess.run([*uv, *wanted_packages], check=True)
-    else:
-        print("dev.py: uv could not be installed; pip resolves (slower)", file=sys.stderr)
-        subprocess.run([*pip, *wanted_packages], check=True)
+    install(python, ["-e", str(ROOT), *pins, *tools])
     stamp.write_text(wanted)
     return python
 

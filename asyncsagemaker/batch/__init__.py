@@ -14,6 +14,7 @@ output fields and the progress display.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -107,7 +108,9 @@ async def run(
     out_path = Path(output)
     done = DoneRows()
     if resume:
-        done = await anyio.to_thread.run_sync(_read_done, out_path, keep_errors)
+        done = await anyio.to_thread.run_sync(
+            functools.partial(read_done, out_path, keep_errors=keep_errors)
+        )
     tally = Tally()
     tally.kept_errors = done.kept_errors
     if isinstance(input, (str, os.PathLike)) and str(input) != "-":
@@ -132,10 +135,6 @@ async def run(
         writer.close()
         reporter.close(tally)
     return tally.summary(interrupted=interrupted, stopped_by=batch.stopped_by)
-
-
-def _read_done(path: Path, keep_errors: bool) -> DoneRows:
-    return read_done(path, keep_errors=keep_errors)
 
 
 class _Batch:
