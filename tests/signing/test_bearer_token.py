@@ -21,7 +21,6 @@ from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncsagemaker._auth import bearer as bearer_module
 from asyncsagemaker._auth.bearer import (
     BearerToken,
     BearerTokens,
@@ -201,7 +200,7 @@ def test_a_one_second_token_made_late_in_its_second_is_made_again_at_the_next(
             slept.append(seconds)
             clock.now = 1_800_000_001.0
 
-    monkeypatch.setattr(bearer_module.time, "sleep", sleep)
+    monkeypatch.setattr(time, "sleep", sleep)  # the module global the cache calls
     token = BearerTokens(signer, 1, clock=clock).wait_blocking()
     # Signed at ...000 it would expire at ...001, already due: the caller gets one
     # signed at ...001, good for the whole next second.
