@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from ._sessions import StatefulSession
     from ._stats import StreamStats
     from ._stream import ResponseStream
-from ._stream_call import StreamCall
+    from ._stream_call import StreamCall
 
 _HOMES = {
     "BidiPart": "._bidi.events",

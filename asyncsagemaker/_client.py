@@ -26,19 +26,23 @@ from ._chat import sampling, split_chat_arguments
 from ._config import Config, check_endpoint_url, check_region
 from ._core import Core
 from ._operations import Operation
-from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
-from ._sessions import StatefulSession
 from ._stream import ResponseStream
 from ._stream_call import StreamCall
 from ._telemetry.front import Telemetry
 from ._telemetry.hooks import Observer
 from ._transports.base import RawResponse, Transport
 from .errors import ConfigurationError, SageMakerError
-from .formats import Generation, TokenFormat, chat_body, parse_generation
 
 if TYPE_CHECKING:
     from ._bidi.call import BidiSide, DuplexCall
     from ._bidi.events import BidiPart
+    from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
+    from ._sessions import StatefulSession
+    from .formats import Generation, TokenFormat
+
+# Sessions, whole answers and the token formats are imported by the calls that use
+# them, so that a process that only streams parts never loads them (docs/architecture.md,
+# "Cold start").
 
 __all__ = ["SageMakerRuntime"]
 
@@ -157,6 +161,8 @@ class SageMakerRuntime:
         ``close_body`` (when given).  ``call_kwargs`` (``inference_component_name``...)
         go to every call.  See docs/sessions.md.
         """
+        from ._sessions import StatefulSession
+
         return StatefulSession(
             _SessionCalls(self),
             endpoint_name,
@@ -255,6 +261,8 @@ class SageMakerRuntime:
         ready = self._core.ready or await self._core.get_ready()
         operation = ready.operations["InvokeEndpointWithResponseStream"]
         call, model_params = split_chat_arguments(kwargs, operation.kwargs)
+        from .formats import chat_body
+
         body = chat_body(messages, **sampling, stream=True, **model_params)
         return await self._open_stream(endpoint_name, {**call, "body": body}, "openai", body)
 
@@ -289,6 +297,8 @@ class SageMakerRuntime:
         """``chat()``; ``on_answer`` sees the raw answer first (a session takes its id)."""
         ready = self._core.ready or await self._core.get_ready()
         call, model_params = split_chat_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
+        from .formats import chat_body, parse_generation
+
         body = chat_body(messages, **sampling, stream=False, **model_params)
         response, operation, data, observer = await self._call(
             "InvokeEndpoint", endpoint_name, {**call, "body": body}, body
@@ -373,6 +383,8 @@ class SageMakerRuntime:
         )
         observer.ended()
         attributes = operation.response_attributes(response.headers)
+        from ._responses import AsyncInferenceResponse
+
         return AsyncInferenceResponse(
             inference_id=_inference_id(data),
             output_location=attributes.get("output_location"),
@@ -506,6 +518,8 @@ def _invoke_endpoint_response(
     operation: Operation, response: RawResponse, data: bytes
 ) -> InvokeEndpointResponse:
     attributes = operation.response_attributes(response.headers)
+    from ._responses import InvokeEndpointResponse
+
     return InvokeEndpointResponse(
         body=data,
         content_type=attributes.get("content_type"),
