@@ -168,8 +168,10 @@ class Core:
             operations=operations,
             settings=settings,
             signer=RequestSigner(settings.region),
-            credentials=CredentialSource(
-                (lambda: keys) if keys is not None else session.get_credentials
+            credentials=(
+                CredentialSource(session.get_credentials)
+                if keys is None
+                else CredentialSource.of(keys)
             ),
             retry=RetryPolicy(
                 settings.retry_mode, settings.max_attempts, config.backoff_base, config.max_backoff

@@ -245,3 +245,15 @@ def test_a_client_in_a_fresh_process_never_imports_botocores_client_machinery(
         ["eu-west-1", "AKIDSHARED"],
     ]
     assert heavy == []
+
+
+@pytest.mark.anyio
+async def test_explicit_keys_are_ready_without_a_worker_thread() -> None:
+    from botocore.credentials import Credentials
+
+    from asyncsagemaker._auth.credentials import CredentialSource
+
+    source = CredentialSource.of(Credentials("AKID", "secret", "token"))
+    frozen = source.fresh()  # no await needed
+    assert frozen is not None and frozen[:3] == ("AKID", "secret", "token")
+    assert await source.get() is source.fresh()
