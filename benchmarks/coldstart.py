@@ -173,7 +173,8 @@ def _env(root: Path) -> dict[str, str]:
     )
     if PYCACHE is None:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-    else:
+    else:  # (a PYTHONDONTWRITEBYTECODE inherited would leave the prefix empty)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     return env
@@ -211,6 +212,7 @@ def wall_run(name: str, url: str, root: Path) -> dict[str, float]:
         capture_output=True,
         text=True,
         env=_env(root),
+        cwd=root,  # a child's sys.path starts with its directory: the checkout measured
         timeout=120,
         check=False,
     )
@@ -234,8 +236,9 @@ def instructions(name: str, url: str, root: Path, until: str) -> int:
             sys.executable, "-c", _program(name), url, "-" if until == "exit" else until,
         ]  # fmt: skip
         proc = subprocess.run(
-            command, capture_output=True, text=True, env=_env(root), timeout=900, check=False
-        )
+            command, capture_output=True, text=True, env=_env(root), cwd=root, timeout=900,
+            check=False,
+        )  # fmt: skip
         if proc.returncode:
             raise RuntimeError(f"{name} under callgrind failed:\n{proc.stderr[-2000:]}")
         for line in Path(out.name).read_text().splitlines():
@@ -277,7 +280,9 @@ def _cli_commands(url: str) -> dict[str, list[str]]:
 def first_byte(command: list[str], root: Path) -> float:
     """Seconds from starting ``command`` to its first byte on standard output."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(root))
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(root), cwd=root
+    )
     assert proc.stdout is not None
     got = proc.stdout.read(1)
     elapsed = time.perf_counter() - started
