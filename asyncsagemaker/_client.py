@@ -46,8 +46,6 @@ from ._openai_route import (
     route_arguments,
 )
 from ._operations import Operation
-from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
-from ._sessions import StatefulSession, parse_new_session_id
 from ._stream import ResponseStream
 from ._stream_call import StreamCall
 from ._telemetry.front import Telemetry
@@ -60,13 +58,19 @@ from .errors import (
     ServiceError,
     UsageError,
 )
-from .formats import Generation, TokenFormat, chat_body, parse_generation
 
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
 
     from ._bidi.call import BidiSide, DuplexCall
     from ._bidi.events import BidiPart
+    from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
+    from ._sessions import StatefulSession
+    from .formats import Generation, TokenFormat
+
+# Sessions, whole answers and the token formats are imported by the calls that use
+# them, so that a process that only streams parts never loads them (docs/architecture.md,
+# "Cold start").
 
 __all__ = ["SageMakerRuntime"]
 
@@ -191,6 +195,8 @@ class SageMakerRuntime:
         ``close_body`` (when given).  ``call_kwargs`` (``inference_component_name``...)
         go to every call.  See docs/sessions.md.
         """
+        from ._sessions import StatefulSession
+
         return StatefulSession(
             _SessionCalls(self),
             endpoint_name,
@@ -431,6 +437,8 @@ class SageMakerRuntime:
         ready = self._core.ready or await self._core.get_ready()
         operation = ready.operations["InvokeEndpointWithResponseStream"]
         call, model_params = split_chat_arguments(kwargs, operation.kwargs)
+        from .formats import chat_body
+
         body = chat_body(messages, **sampling, stream=True, **model_params)
         return await self._open_stream(endpoint_name, {**call, "body": body}, "openai", body)
 
@@ -445,6 +453,8 @@ class SageMakerRuntime:
     ) -> ResponseStream:
         ready = self._core.ready or await self._core.get_ready()
         component, model_params = route_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
+        from .formats import chat_body
+
         body = chat_body(messages, **sampling, stream=True, **model_params)
         started = time.monotonic()
         response, observer = await self._send_route(ready, endpoint_name, component, body, started)
@@ -507,6 +517,8 @@ class SageMakerRuntime:
         """``chat(route="openai")``: the whole ``chat.completion`` as a Generation."""
         ready = self._core.ready or await self._core.get_ready()
         component, model_params = route_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
+        from .formats import chat_body, parse_generation
+
         body = chat_body(messages, **sampling, stream=False, **model_params)
         response, observer = await self._send_route(
             ready, endpoint_name, component, body, time.monotonic()
@@ -540,6 +552,8 @@ class SageMakerRuntime:
         """``chat()``; ``on_answer`` sees the raw answer first (a session takes its id)."""
         ready = self._core.ready or await self._core.get_ready()
         call, model_params = split_chat_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
+        from .formats import chat_body, parse_generation
+
         body = chat_body(messages, **sampling, stream=False, **model_params)
         response, operation, data, observer = await self._call(
             "InvokeEndpoint", endpoint_name, {**call, "body": body}, body
@@ -642,6 +656,8 @@ class SageMakerRuntime:
         )
         observer.ended()
         attributes = operation.response_attributes(response.headers)
+        from ._responses import AsyncInferenceResponse
+
         return AsyncInferenceResponse(
             inference_id=_inference_id(data),
             output_location=attributes.get("output_location"),
@@ -777,6 +793,8 @@ def _invoke_endpoint_response(
     operation: Operation, response: RawResponse, data: bytes
 ) -> InvokeEndpointResponse:
     attributes = operation.response_attributes(response.headers)
+    from ._responses import InvokeEndpointResponse
+
     new_session_id, expires_at = _new_session(attributes.get("new_session_id"))
     return InvokeEndpointResponse(
         body=data,
@@ -800,6 +818,8 @@ def _new_session(header: str | None) -> tuple[str | None, datetime | None]:
     """
     if header is None:
         return None, None
+    from ._sessions import parse_new_session_id
+
     try:
         return parse_new_session_id(header)
     except SageMakerError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import functools
 import json
 import re
@@ -237,6 +236,8 @@ class Operation:
         if snake != key and snake in valid:
             hint = f"; did you mean {snake}= (keyword arguments are snake_case)?"
         else:
+            import difflib  # a refusal's hint only
+
             close = difflib.get_close_matches(key, valid, n=1)
             if close:
                 hint = f"; did you mean {close[0]}=?"
