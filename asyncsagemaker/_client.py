@@ -33,7 +33,7 @@ from ._auth.bearer import (
     region_of_host,
     say_cut,
 )
-from ._chat import chosen_keywords, split_chat_arguments
+from ._chat import split_chat_arguments
 from ._config import Config, check_endpoint_url, check_region
 from ._core import Core, Ready
 from ._openai_route import (
@@ -264,13 +264,13 @@ class SageMakerRuntime:
         endpoint_name: str,
         component: str | None,
         body: dict[str, Any],
+        data: bytes,
         started: float,
     ) -> tuple[RawResponse, Observer]:
         """Send a Chat Completions body to the route until a 2xx answer's headers arrive."""
         url = self._route_urls.get((endpoint_name, component))
         if url is None:
             url = self._route_url(ready, endpoint_name, component)
-        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         ready.operations["InvokeEndpoint"].members["body"].check(data)  # at most 6 MiB
         if self._gate.full():  # a burst of calls: start a few per turn of the loop
             await self._gate.wait()
@@ -411,7 +411,9 @@ class SageMakerRuntime:
         a bearer token instead (only ``inference_component_name`` of those members; see
         docs/openai-route.md).
         """
-        chosen = chosen_keywords(
+        from .formats._chat_options import chat_options
+
+        chosen = chat_options(
             max_tokens,
             temperature,
             top_p,
@@ -437,10 +439,11 @@ class SageMakerRuntime:
         ready = self._core.ready or await self._core.get_ready()
         operation = ready.operations["InvokeEndpointWithResponseStream"]
         call, model_params = split_chat_arguments(kwargs, operation.kwargs)
-        from .formats import chat_body
+        from .formats._chat_body import built_chat_body
 
-        body = chat_body(messages, **sampling, stream=True, **model_params)
-        return await self._open_stream(endpoint_name, {**call, "body": body}, "openai", body)
+        body, data = built_chat_body(messages, sampling, model_params, stream=True)
+        params = {**call, "body": data, "content_type": call.get("content_type") or _JSON}
+        return await self._open_stream(endpoint_name, params, "openai", body)
 
     _open_chat_stream.__qualname__ = "SageMakerRuntime.chat_stream"
 
@@ -453,11 +456,13 @@ class SageMakerRuntime:
     ) -> ResponseStream:
         ready = self._core.ready or await self._core.get_ready()
         component, model_params = route_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
-        from .formats import chat_body
+        from .formats._chat_body import built_chat_body
 
-        body = chat_body(messages, **sampling, stream=True, **model_params)
+        body, data = built_chat_body(messages, sampling, model_params, stream=True)
         started = time.monotonic()
-        response, observer = await self._send_route(ready, endpoint_name, component, body, started)
+        response, observer = await self._send_route(
+            ready, endpoint_name, component, body, data, started
+        )
         return ResponseStream(
             response,
             ROUTE_ANSWER,
@@ -491,7 +496,9 @@ class SageMakerRuntime:
 
         The same body, keywords and ``route`` as :meth:`chat_stream`, without streaming.
         """
-        chosen = chosen_keywords(
+        from .formats._chat_options import chat_options
+
+        chosen = chat_options(
             max_tokens,
             temperature,
             top_p,
@@ -517,11 +524,12 @@ class SageMakerRuntime:
         """``chat(route="openai")``: the whole ``chat.completion`` as a Generation."""
         ready = self._core.ready or await self._core.get_ready()
         component, model_params = route_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
-        from .formats import chat_body, parse_generation
+        from .formats import parse_generation
+        from .formats._chat_body import built_chat_body
 
-        body = chat_body(messages, **sampling, stream=False, **model_params)
+        body, data = built_chat_body(messages, sampling, model_params, stream=False)
         response, observer = await self._send_route(
-            ready, endpoint_name, component, body, time.monotonic()
+            ready, endpoint_name, component, body, data, time.monotonic()
         )
         request_id = response.headers.get("x-amzn-RequestId")
         try:
@@ -552,11 +560,13 @@ class SageMakerRuntime:
         """``chat()``; ``on_answer`` sees the raw answer first (a session takes its id)."""
         ready = self._core.ready or await self._core.get_ready()
         call, model_params = split_chat_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
-        from .formats import chat_body, parse_generation
+        from .formats import parse_generation
+        from .formats._chat_body import built_chat_body
 
-        body = chat_body(messages, **sampling, stream=False, **model_params)
+        body, encoded = built_chat_body(messages, sampling, model_params, stream=False)
+        params = {**call, "body": encoded, "content_type": call.get("content_type") or _JSON}
         response, operation, data, observer = await self._call(
-            "InvokeEndpoint", endpoint_name, {**call, "body": body}, body
+            "InvokeEndpoint", endpoint_name, params, body
         )
         answer = _invoke_endpoint_response(operation, response, data)
         try:
@@ -752,7 +762,7 @@ class _SessionCalls:
     def __init__(self, client: SageMakerRuntime) -> None:
         self._client = client
 
-    async def members(self, operation: str) -> list[str]:
+    async def members(self, operation: str) -> frozenset[str]:
         core = self._client._core
         ready = core.ready or await core.get_ready()
         return ready.operations[operation].kwargs
@@ -784,6 +794,9 @@ class _SessionCalls:
 
 
 _ROUTE_URLS_KEPT = 256
+
+#: A chat body's content type, unless the call names one.
+_JSON = "application/json"
 
 #: Added to every HTTP/1.1 request after signing: the body as sent, never compressed.
 _UNSIGNED: Mapping[str, str] = {"Accept-Encoding": "identity"}

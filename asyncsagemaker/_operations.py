@@ -154,9 +154,10 @@ class Operation:
         default_factory=dict, repr=False, compare=False
     )
 
-    @property
-    def kwargs(self) -> list[str]:
-        return [m.kwarg for m in self.members.values() if m.location != "uri"]
+    @functools.cached_property
+    def kwargs(self) -> frozenset[str]:
+        """The keyword arguments a call takes (not the endpoint name), read once."""
+        return frozenset(m.kwarg for m in self.members.values() if m.location != "uri")
 
     def prepare(self, endpoint_name: str, params: Mapping[str, Any]) -> PreparedRequest:
         """Validate the call's arguments (``None`` meaning not given) and lay them out.
