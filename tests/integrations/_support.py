@@ -1,0 +1,28 @@
+"""What the integrations' tests share: an emulator that checks signatures, and its keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from asyncsagemaker.emulator import Emulator, run_in_thread
+
+AKID, SECRET = "AKIDINTEGRATIONS", "integrations-secret"
+CREDENTIALS = {AKID: SECRET}
+
+
+@contextmanager
+def emulator(**kwargs: object) -> Iterator[Emulator]:
+    """A running emulator (its own thread and loop) checking every signature exactly."""
+    with run_in_thread(Emulator(token_delay=0, credentials=CREDENTIALS, **kwargs)) as emu:  # type: ignore[arg-type]
+        yield emu
+
+
+def settings(emu: Emulator) -> dict[str, str]:
+    """A model's client settings for ``emu``."""
+    return {
+        "endpoint_url": emu.url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": AKID,
+        "aws_secret_access_key": SECRET,
+    }
