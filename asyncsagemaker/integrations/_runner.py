@@ -74,33 +74,44 @@ class Runner:
     def iterate(self, make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
         """The items of ``make()``, pulled one at a time on the loop (backpressure kept).
 
-        Leaving early (``break``, an exception, ``close()``) closes the async iterator
-        on the loop, so its stream is closed at once.
+        One task on the loop drives the async iterator from start to end (a call's
+        deadline and cancel scope belong to the task that started it), handing each
+        item over when the caller asks for it.  Leaving early (``break``, an
+        exception, ``close()``) cancels that task, which closes the iterator (and its
+        stream) before this returns.
         """
-        iterator = make()
+        if self.in_loop_thread():
+            raise RuntimeError("a synchronous call from inside the synchronous calls' loop")
+        loop = self.loop
+        pump = _Pump(make)
+        task = asyncio.run_coroutine_threadsafe(pump.run(), loop)
+        finished = False
         try:
             while True:
-                try:
-                    yield self.call(lambda: _next(iterator))
-                except StopAsyncIteration:
+                reply: concurrent.futures.Future[Any] = concurrent.futures.Future()
+                loop.call_soon_threadsafe(pump.ask, reply)
+                item = self._wait(reply)
+                if item is _END:
+                    finished = True
                     return
+                yield item
         finally:
-            closer = getattr(iterator, "aclose", None)
-            if closer is not None and not self.in_loop_thread():
-                self.call(closer)
+            if not finished:
+                task.cancel()
+            concurrent.futures.wait([pump.closed], _EXIT_WAIT)  # the iterator (its stream) closed
 
     def _wait(self, future: concurrent.futures.Future[T]) -> T:
         """The result; bounded by the call's own deadline and the loop thread's life."""
         try:
-            while True:
-                try:
-                    return future.result(_POLL)
-                except concurrent.futures.TimeoutError:
-                    thread = self._thread
-                    if thread is None or not thread.is_alive():
-                        raise ClientClosedError(
-                            "the synchronous calls' event loop stopped (the process is exiting)"
-                        ) from None
+            # waited for with wait(), not result(timeout): a call's own timeout error is a
+            # TimeoutError too, and must not be taken for the end of a poll
+            while not concurrent.futures.wait([future], _POLL).done:
+                thread = self._thread
+                if thread is None or not thread.is_alive():
+                    raise ClientClosedError(
+                        "the synchronous calls' event loop stopped (the process is exiting)"
+                    )
+            return future.result()
         finally:
             if not future.done():  # KeyboardInterrupt, or the loop stopped: cancel the call
                 future.cancel()
@@ -113,9 +124,7 @@ class Runner:
         if loop is None or thread is None or not thread.is_alive():
             return
         closing = asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop)
-        try:
-            closing.result(_EXIT_WAIT)
-        except (concurrent.futures.TimeoutError, RuntimeError):  # pragma: no cover
+        if not concurrent.futures.wait([closing], _EXIT_WAIT).done:  # pragma: no cover
             closing.cancel()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(_EXIT_WAIT)
@@ -123,8 +132,41 @@ class Runner:
             loop.close()
 
 
-async def _next(iterator: AsyncIterator[T]) -> T:
-    return await iterator.__anext__()
+_END = object()
+
+
+class _Pump:
+    """The task that drives one async iterator on the loop, an item per ``ask``."""
+
+    def __init__(self, make: Callable[[], AsyncIterator[Any]]) -> None:
+        self._make = make
+        self._asks: asyncio.Queue[concurrent.futures.Future[Any]] = asyncio.Queue()
+        self.closed: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    def ask(self, reply: concurrent.futures.Future[Any]) -> None:
+        self._asks.put_nowait(reply)
+
+    async def run(self) -> None:
+        iterator = self._make()
+        try:
+            while True:
+                reply = await self._asks.get()
+                try:
+                    item = await iterator.__anext__()
+                except StopAsyncIteration:
+                    reply.set_result(_END)
+                    return
+                except BaseException as exc:
+                    reply.set_exception(exc)
+                    raise
+                reply.set_result(item)
+        finally:
+            try:
+                closer = getattr(iterator, "aclose", None)
+                if closer is not None:
+                    await closer()
+            finally:
+                self.closed.set_result(None)
 
 
 #: The process's one runner of synchronous calls.

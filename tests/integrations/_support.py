@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from asyncsagemaker.emulator import Emulator, run_in_thread
 
@@ -12,13 +13,13 @@ CREDENTIALS = {AKID: SECRET}
 
 
 @contextmanager
-def emulator(**kwargs: object) -> Iterator[Emulator]:
+def emulator(token_delay: float = 0, **kwargs: Any) -> Iterator[Emulator]:
     """A running emulator (its own thread and loop) checking every signature exactly."""
-    with run_in_thread(Emulator(token_delay=0, credentials=CREDENTIALS, **kwargs)) as emu:  # type: ignore[arg-type]
+    with run_in_thread(Emulator(token_delay=token_delay, credentials=CREDENTIALS, **kwargs)) as emu:
         yield emu
 
 
-def settings(emu: Emulator) -> dict[str, str]:
+def settings(emu: Emulator) -> dict[str, Any]:
     """A model's client settings for ``emu``."""
     return {
         "endpoint_url": emu.url,

@@ -1,4 +1,4 @@
-"""The standard suites of langchain-tests run their async tests on pytest-asyncio.
+"""The integrations' tests: LiteLLM offline, and langchain-tests' async tests on pytest-asyncio.
 
 They are written for ``asyncio_mode = "auto"`` (plain ``async def`` tests, no marker),
 while the rest of our suite runs on anyio's plugin (``@pytest.mark.anyio``, asyncio and
@@ -10,11 +10,16 @@ standard-suite class (a subclass of langchain-tests' ``BaseStandardTests``) get 
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Generator
 from typing import Any
 
 import pytest
 from langchain_tests.base import BaseStandardTests
+
+# LiteLLM fetches its model price list from GitHub when imported, unless told to use the
+# copy it ships: tests use no network beyond 127.0.0.1 (children inherit the setting).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)

@@ -190,7 +190,7 @@ class ChatSageMaker(BaseChatModel):
         }
         arguments.update((key, value) for key, value in fields.items() if value is not None)
         for key, value in kwargs.items():
-            if key.startswith("ls_"):  # LangSmith's, never the model's
+            if key.startswith("ls_") or key == "stream":  # LangSmith's and LangChain's own
                 continue
             if key == "tool_choice":
                 value = openai_tool_choice(value)
