@@ -13,7 +13,6 @@ from typing import Any, Literal, TypedDict, TypeVar
 
 import pydantic
 from strands.models import Model
-from typing_extensions import NotRequired, Unpack
 
 from ..._client import SageMakerRuntime
 from ...errors import ConfigurationError, FormatError, SageMakerError
@@ -31,19 +30,20 @@ T = TypeVar("T", bound=pydantic.BaseModel)
 _MEMBERS = ("inference_component_name", "target_variant", "session_id", "custom_attributes")
 
 
-class SageMakerConfig(TypedDict):
-    """A ``SageMakerModel``'s configuration (``update_config``/``get_config``)."""
+class SageMakerConfig(TypedDict, total=False):
+    """A ``SageMakerModel``'s configuration (``update_config``/``get_config``);
+    ``endpoint_name`` is required."""
 
     endpoint_name: str
-    inference_component_name: NotRequired[str]
-    target_variant: NotRequired[str]
-    session_id: NotRequired[str]
-    custom_attributes: NotRequired[str]
-    route: NotRequired[Literal["invoke", "openai"]]
-    model_id: NotRequired[str]  # the body's ``model``: what the container serves
-    params: NotRequired[dict[str, Any]]  # max_tokens, temperature, reasoning_effort, ...
-    format: NotRequired[TokenFormat]  # how the answer is read (default: OpenAI chunks)
-    context_window_limit: NotRequired[int]
+    inference_component_name: str
+    target_variant: str
+    session_id: str
+    custom_attributes: str
+    route: Literal["invoke", "openai"]
+    model_id: str  # the body's ``model``: what the container serves
+    params: dict[str, Any]  # max_tokens, temperature, reasoning_effort, ...
+    format: TokenFormat  # how the answer is read (default: OpenAI-style chunks)
+    context_window_limit: int
 
 
 class SageMakerModel(Model):
@@ -71,7 +71,7 @@ class SageMakerModel(Model):
         timeout: float | None = None,
         max_retries: int | None = None,
         config: Any = None,
-        **model_config: Unpack[SageMakerConfig],
+        **model_config: Any,
     ) -> None:
         if not isinstance(model_config.get("endpoint_name"), str):
             raise ConfigurationError("SageMakerModel needs endpoint_name='<your endpoint>'")
