@@ -4,6 +4,8 @@ Run:  .venv/bin/python benchmarks/e2e.py            (about 10 minutes)
       .venv/bin/python benchmarks/e2e.py --quick    (a ~2 minute smoke run)
       .venv/bin/python benchmarks/e2e.py --before PATH   (also a checkout at PATH, e.g. a
                                                     git worktree of an older commit)
+      .venv/bin/python benchmarks/e2e.py --only-instructions [--before PATH]
+                                                   (callgrind counts alone, ~8 minutes)
 
 One server process (``benchmarks/_server.py``, plain aiohttp.web on 127.0.0.1,
 random ports, one plain and one TLS with a trustme certificate) serves every
@@ -717,6 +719,11 @@ def main() -> None:
     parser.add_argument("--schemes", default="http,https", help="http, https or both")
     parser.add_argument("--before", help="also measure the asyncsagemaker of this checkout")
     parser.add_argument("--no-instructions", action="store_true", help="skip callgrind")
+    parser.add_argument(
+        "--only-instructions",
+        action="store_true",
+        help="count instructions per call (callgrind) and nothing else: repeatable, any load",
+    )
     parser.add_argument("--json", type=Path, help="also write every run's raw numbers here")
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
@@ -730,6 +737,10 @@ def main() -> None:
         for loop in LOOPS.get(client, ("asyncio", "uvloop"))
         for scheme in args.schemes.split(",")
     ]
+    if args.only_instructions:
+        with certificate() as (cert, key, ca), running_server(sizes, (cert, key)) as urls:
+            print_instructions(instructions(urls, ca, sizes, args.before))
+        return
     with certificate() as (cert, key, ca), running_server(sizes, (cert, key)) as urls:
         runs: dict[Key, list[dict[str, float]]] = {c: [] for c in configs}
         started = time.perf_counter()

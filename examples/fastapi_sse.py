@@ -176,38 +176,57 @@ PAGE = """<!doctype html>
 <script>
 const answer = document.getElementById("answer");
 const status = document.getElementById("status");
-let controller = null;
-document.getElementById("stop").onclick = () => controller && controller.abort();
+let current = null;  // the AbortController of the answer on the page: only it may write
+document.getElementById("stop").onclick = () => current && current.abort();
 function ended(data) {
   const end = JSON.parse(data);
   const usage = end.usage ? ` · ${end.usage.prompt_tokens} prompt + ` +
     `${end.usage.completion_tokens} completion tokens` : "";
   status.textContent = `finish: ${end.finish_reason}${usage}`;
 }
+function failed(message) {
+  answer.textContent += (answer.textContent ? "\\n" : "") + "[error] " + message;
+  status.textContent = "error: " + message;
+}
 document.getElementById("ask").onsubmit = async (event) => {
   event.preventDefault();
+  if (current) current.abort();  // a new question stops the answer still streaming
+  const controller = current = new AbortController();
+  const mine = () => current === controller;
   answer.textContent = "";
   status.textContent = "streaming";
-  controller = new AbortController();
   const prompt = document.getElementById("prompt").value;
-  const response = await fetch("/chat", {method: "POST", signal: controller.signal,
-    headers: {"Content-Type": "application/json"}, body: JSON.stringify({prompt})});
-  if (!response.ok) { answer.textContent = await response.text(); status.textContent = ""; return; }
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let pending = "";
-  for (;;) {
-    const {value, done} = await reader.read().catch(() => ({done: true}));
-    if (done) break;
-    const events = (pending + value).split("\\n\\n");
-    pending = events.pop();
-    for (const text of events) {
-      const data = text.split("\\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5));
-      if (text.startsWith("event: error")) answer.textContent += "\\n[error] " + data.join("");
-      else if (text.startsWith("event: end")) ended(data.join(""));
-      else if (data.join("").trim() !== "[DONE]") answer.textContent += JSON.parse(data.join(""));
+  let finished = false;
+  try {
+    const response = await fetch("/chat", {method: "POST", signal: controller.signal,
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify({prompt})});
+    if (!response.ok) {
+      const text = await response.text();
+      if (mine()) { answer.textContent = text; status.textContent = `error: ${response.status}`; }
+      return;
     }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let pending = "";
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (!mine()) return;
+      if (done) break;
+      const events = (pending + value).split("\\n\\n");
+      pending = events.pop();
+      for (const text of events) {
+        const lines = text.split("\\n").filter((l) => l.startsWith("data:"));
+        const data = lines.map((l) => l.slice(5)).join("");
+        if (text.startsWith("event: error")) { failed(JSON.parse(data).message); finished = true; }
+        else if (text.startsWith("event: end")) { ended(data); finished = true; }
+        else if (data.trim() !== "[DONE]") answer.textContent += JSON.parse(data);
+      }
+    }
+    if (!finished) failed("the answer ended before it was complete");
+  } catch (error) {
+    if (!mine()) return;  // a newer question took over; it owns the page now
+    if (controller.signal.aborted) status.textContent = "stopped";
+    else failed(`the server cannot be reached (${error.message})`);
   }
-  if (status.textContent === "streaming") status.textContent = "stopped";
 };
 </script>
 """

@@ -32,6 +32,10 @@ LOOPS = [
 #: Parametrize an anyio test over both loops the SDK supports (asyncio and uvloop).
 BOTH_LOOPS = pytest.mark.parametrize("anyio_backend", LOOPS, indirect=True)
 
+#: Why a test of aiobotocore skips: ``python3 dev.py lowest`` installs the lowest
+#: botocore, and no aiobotocore release accepts it (each pins a narrow botocore window).
+NO_AIOBOTOCORE = "aiobotocore is not installed (dev.py lowest leaves it out: it pins botocore)"
+
 #: How a child process may find SIGINT: as from a terminal, or ignored as a shell
 #: leaves it for a background job (then asyncio alone would not take Ctrl-C over).
 SIGINT_INHERITED = pytest.mark.parametrize("sigint_inherited", ["default", "ignored"])

@@ -189,6 +189,11 @@ def say_cut(token: BearerToken, cut_from: int | None, level: int = logging.WARNI
         )
 
 
+def _wait_at(token: BearerToken) -> float:
+    """From when callers wait for a new token rather than send this one."""
+    return token.expires_at - min(60.0, token.expires_in / 10)
+
+
 _EXECUTOR: concurrent.futures.ThreadPoolExecutor | None = None
 _EXECUTOR_LOCK = threading.Lock()
 
@@ -296,16 +301,20 @@ class BearerTokens:
         """In a worker thread: make a token and keep it (or note when to try again)."""
         try:
             token, cut_from = mint(self._signer, self.expires_in, self._clock)
+            if self._clock() >= _wait_at(token):
+                # X-Amz-Date is whole seconds: a short-lived token made late in its first
+                # second is already due for refresh. Made again at the next second, it
+                # is not (a wait below one second, only for lifetimes under ~10 s).
+                time.sleep(max(0.0, token.signed_at + 1 - self._clock()))
+                token, cut_from = mint(self._signer, self.expires_in, self._clock)
         except BaseException:
             with self._lock:
                 self._pending = None
                 self._retry_after = self._clock() + min(30.0, self.expires_in / 10)
             raise
         say_cut(token, cut_from, logging.WARNING if self._say_cuts else logging.DEBUG)
-        lifetime = token.expires_in
-        refresh_at = token.expires_at - min(300.0, lifetime / 4)
-        wait_at = token.expires_at - min(60.0, lifetime / 10)
+        refresh_at = token.expires_at - min(300.0, token.expires_in / 4)
         with self._lock:
-            self._state = (token, refresh_at, wait_at)
+            self._state = (token, refresh_at, _wait_at(token))
             self._pending = None
         return token

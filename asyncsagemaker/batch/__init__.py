@@ -4,14 +4,17 @@
 every line of the input as a request, at most ``concurrency`` at a time, and appends
 one JSON line per finished row to the output as soon as it is done (in completion
 order: ``"line"`` is the 1-based input line).  A row that fails is a row too, with
-its ``"error"``; the run goes on.  Run it again with the same output and the rows
-already there are skipped, so an interrupted run loses nothing and repeats nothing
-that finished.  ``asyncsagemaker batch`` is the same on the command line; see
-docs/batch.md for the line formats, the output fields and the progress display.
+its ``"error"``; the run goes on, unless its first rows all fail alike (a mistyped
+endpoint): then it stops early and says why.  Run it again with the same output and
+the rows that succeeded are skipped while the error rows are sent again, so an
+interrupted run loses nothing and repeats nothing that succeeded.  ``asyncsagemaker
+batch`` is the same on the command line; see docs/batch.md for the line formats, the
+output fields and the progress display.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -20,17 +23,21 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
-from ..errors import ParamValidationError
+from ..errors import ParamValidationError, SageMakerError
 from ._call import RowCaller, check_concurrency
 from ._input import BatchRequest, parse_line
-from ._output import DoneRows, RowWriter, read_done, row_record
+from ._output import DoneRows, RowWriter, drop_error_rows, read_done, row_record
 from ._progress import BadLine, BatchSummary, Progress, Reporter, Tally, make_reporter
 
 if TYPE_CHECKING:
     from .._client import SageMakerRuntime
     from ..formats import TokenFormat
 
-__all__ = ["BadLine", "BatchSummary", "Progress", "run"]
+__all__ = ["STOP_AFTER_FAILURES", "BadLine", "BatchSummary", "Progress", "run"]
+
+#: A run stops early when its first this-many rows all fail with the same error that
+#: is not worth retrying and none succeeds (a mistyped endpoint, a wrong region...).
+STOP_AFTER_FAILURES = 20
 
 
 async def run(
@@ -50,6 +57,8 @@ async def run(
     progress_interval: float = 10.0,
     progress_file: TextIO | None = None,
     stop: anyio.Event | None = None,
+    keep_errors: bool = False,
+    stop_after_failures: int = STOP_AFTER_FAILURES,
 ) -> BatchSummary:
     """Send every request line of ``input`` to ``endpoint``; write each row to ``output``.
 
@@ -66,8 +75,23 @@ async def run(
     ``progress_interval`` seconds) or ``"off"``.  Setting ``stop`` ends the run early:
     rows in flight are dropped (a later run sends them) and the summary says
     ``interrupted``.  Bad input lines are skipped and listed in the summary.
+
+    Resuming, the error rows of ``output`` are taken out of it and sent again, unless
+    ``keep_errors``.  When the first ``stop_after_failures`` rows to finish all fail
+    with the same error that is not worth retrying, and none succeeds, the run stops
+    there (``summary.stopped_by`` is that error): thousands of identical errors say
+    no more than twenty.  Rows sent again because they failed before do not count
+    (they are expected to fail alike).  ``stop_after_failures=0`` never stops.
     """
     check_concurrency(concurrency)
+    if (
+        isinstance(stop_after_failures, bool)
+        or not isinstance(stop_after_failures, int)
+        or stop_after_failures < 0
+    ):
+        raise ParamValidationError(
+            f"stop_after_failures must be an int >= 0, not {stop_after_failures!r}"
+        )
     if not progress_interval > 0:
         raise ParamValidationError(f"progress_interval must be > 0, not {progress_interval!r}")
     if progress not in ("auto", "bar", "lines", "off"):
@@ -82,8 +106,13 @@ async def run(
         max_backoff=max_backoff,
     )
     out_path = Path(output)
-    done = await anyio.to_thread.run_sync(read_done, out_path) if resume else DoneRows()
+    done = DoneRows()
+    if resume:
+        done = await anyio.to_thread.run_sync(
+            functools.partial(read_done, out_path, keep_errors=keep_errors)
+        )
     tally = Tally()
+    tally.kept_errors = done.kept_errors
     if isinstance(input, (str, os.PathLike)) and str(input) != "-":
         in_path = Path(input)
         tally.total = await anyio.to_thread.run_sync(_rows_to_do, in_path, done)
@@ -92,18 +121,20 @@ async def run(
         lines = sys.stdin.buffer
     else:
         lines = input
+    if done.error_spans:  # after the check that the output is this input's
+        await anyio.to_thread.run_sync(drop_error_rows, out_path, done)
     try:
         writer = RowWriter(out_path, done.size if resume else None)
     except OSError as exc:
         raise ParamValidationError(f"cannot write the output {out_path}: {exc.strerror}") from None
     reporter = make_reporter(progress, progress_file or sys.stderr, progress_interval)
-    batch = _Batch(caller, writer, tally, reporter, concurrency, stream)
+    batch = _Batch(caller, writer, tally, reporter, concurrency, stream, stop_after_failures)
     try:
         interrupted = await batch.run(lines, done, stop)
     finally:
         writer.close()
         reporter.close(tally)
-    return tally.summary(interrupted=interrupted)
+    return tally.summary(interrupted=interrupted, stopped_by=batch.stopped_by)
 
 
 class _Batch:
@@ -121,6 +152,7 @@ class _Batch:
         reporter: Reporter,
         concurrency: int,
         stream: bool,
+        stop_after_failures: int = STOP_AFTER_FAILURES,
     ) -> None:
         self.caller = caller
         self.writer = writer
@@ -130,7 +162,12 @@ class _Batch:
         self.stream = stream
         self.interrupted = False
         self.failure: Exception | None = None
+        self.stopped_by: SageMakerError | None = None
+        self.again: set[int] = set()
         self._scope = anyio.CancelScope()
+        # The first rows' failures, while they are all alike; None once one is not.
+        self._alike: list[SageMakerError] | None = [] if stop_after_failures else None
+        self._stop_after = stop_after_failures
 
     async def run(
         self, lines: Iterable[str | bytes], done: DoneRows, stop: anyio.Event | None
@@ -141,6 +178,7 @@ class _Batch:
         written) stops every row and is raised as it is, not in an exception group.
         """
         requests = self._requests(lines, done)
+        self.again = done.error_lines - done.lines
         async with anyio.create_task_group() as helpers:
             self._scope = helpers.cancel_scope
             if self.reporter.interval is not None:
@@ -170,6 +208,7 @@ class _Batch:
                 continue
             tally.rows += 1
             yield number, request
+        tally.read_all = True
 
     def _parse(self, number: int, raw: str | bytes) -> BatchRequest | None:
         try:
@@ -182,15 +221,38 @@ class _Batch:
 
     async def _work(self, requests: Iterator[tuple[int, BatchRequest]]) -> None:
         caller, write, tally, reporter = self.caller, self.writer.write, self.tally, self.reporter
+        again = self.again  # rows that failed in an earlier run: their failing proves nothing
         try:
             for number, request in requests:  # no await inside next(): workers never clash
                 result = await caller(request)
+                if self._scope.cancel_called:  # stopped while this row was in flight: dropped
+                    return
                 write(row_record(number, request.id, result))
                 tally.add(result)
                 reporter.row(tally)
+                if self._alike is not None and (result.error is None or number not in again):
+                    self._watch_failures(result.error)
         except Exception as exc:  # the input cannot be read or the output written: stop
             if self.failure is None:
                 self.failure = exc
+            self._scope.cancel()
+
+    def _watch_failures(self, error: SageMakerError | None) -> None:
+        """Stop the run once its first rows have all failed alike, none succeeding.
+
+        Alike: the same error class and code, not worth retrying (a mistyped endpoint
+        or region, a model that refuses everything).  A success, a retryable error or
+        another error ends the watch for the rest of the run.
+        """
+        alike = self._alike
+        assert alike is not None
+        if error is None or self.caller.retryable(error) or (alike and not _same(alike[0], error)):
+            self._alike = None
+            return
+        alike.append(error)
+        if len(alike) >= self._stop_after:
+            self.stopped_by = alike[0]
+            self._alike = None
             self._scope.cancel()
 
     async def _tick(self, interval: float) -> None:
@@ -202,6 +264,13 @@ class _Batch:
         await stop.wait()
         self.interrupted = True
         self._scope.cancel()
+
+
+def _same(first: SageMakerError, error: SageMakerError) -> bool:
+    """The same failure: the same class and the same service or stream error code."""
+    return type(first) is type(error) and getattr(first, "code", None) == getattr(
+        error, "code", None
+    )
 
 
 def _file_lines(path: Path) -> Iterator[bytes]:

@@ -19,7 +19,7 @@ import anyio
 
 from .._client import SageMakerRuntime
 from .._retries import RetryPolicy
-from ..errors import ParamValidationError, SageMakerError
+from ..errors import DecodeError, ParamValidationError, SageMakerError
 from ..formats import Generation, TokenFormat, check_format, parse_generation
 from ._input import BatchRequest
 
@@ -97,6 +97,10 @@ class RowCaller:
         mode = client.config.retry_mode or "standard"
         self._retryable: Callable[[SageMakerError], bool] = RetryPolicy(mode, 1).is_retryable
 
+    def retryable(self, error: SageMakerError) -> bool:
+        """Whether a row that failed so is worth another try (the client's own rule)."""
+        return self._retryable(error)
+
     async def __call__(self, request: BatchRequest) -> RowResult:
         attempt = 1
         while True:
@@ -124,10 +128,13 @@ class RowCaller:
             )
             first: float | None = None
             async with call as stream:
-                async for event in stream.events(format):
-                    if first is None and event.text and not event.special:
-                        first = time.monotonic()
-                generation = await stream.final()
+                try:
+                    async for event in stream.events(format):
+                        if first is None and event.text and not event.special:
+                            first = time.monotonic()
+                    generation = await stream.final()
+                except RecursionError:
+                    raise _too_deep(stream.request_id) from None
             ended = time.monotonic()
             return RowResult(
                 None,
@@ -152,6 +159,8 @@ class RowCaller:
         except SageMakerError as exc:
             exc.request_id = answer.request_id
             raise
+        except RecursionError:
+            raise _too_deep(answer.request_id) from None
         return RowResult(
             None,
             1,
@@ -159,3 +168,13 @@ class RowCaller:
             request_id=answer.request_id,
             generation=generation,
         )
+
+
+def _too_deep(request_id: str | None) -> DecodeError:
+    """The row's error for an answer nested too deeply for Python's JSON parser.
+
+    Raised as the row's error, so that one such answer never ends the run.
+    """
+    error = DecodeError("the answer is nested too deeply to be read")
+    error.request_id = request_id
+    return error

@@ -3,8 +3,11 @@
 Each row is one ``write()`` of one complete line to a file opened for appending, so
 a process that dies (Ctrl-C, SIGTERM, a crash, SIGKILL) leaves whole rows behind and
 at most one torn last line (a machine that loses power may tear the last line too).
-Reading the file back, the rows found are done, successes and errors alike; a torn
-tail is cut off before anything new is appended, and its row is sent again.
+Reading the file back, the rows found are done: the successes, and the errors too
+when they are kept (``keep_errors``); otherwise the error rows are taken out of the
+file (rewritten beside it and renamed over it, so a crash leaves the old file or the
+new one, whole) and their lines are sent again.  A torn tail is cut off before
+anything new is appended, and its row is sent again.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -21,25 +25,29 @@ from ..errors import ParamValidationError, SageMakerError
 from ..formats import Usage
 from ._call import RowResult
 
-__all__ = ["DoneRows", "RowWriter", "error_record", "read_done", "row_record"]
+__all__ = ["DoneRows", "RowWriter", "drop_error_rows", "error_record", "read_done", "row_record"]
 
 
 class DoneRows:
     """What an earlier run left in the output: the line numbers done, and what was cut."""
 
     def __init__(self) -> None:
-        self.lines: set[int] = set()
+        self.lines: set[int] = set()  # done: not sent again
+        self.error_lines: set[int] = set()  # lines whose only rows are errors
+        self.error_spans: list[tuple[int, int]] = []  # byte ranges of the error rows
+        self.kept_errors = 0  # error rows left in the output (and counted done)
         self.torn_bytes = 0  # a last line without its newline, cut off
         self.unreadable: list[int] = []  # output lines (1-based) that are not rows
         self.size = 0  # bytes kept
-
-    @property
-    def highest(self) -> int:
-        return max(self.lines, default=0)
+        self.highest = 0  # the highest input line any row is for (errors included)
 
 
-def read_done(path: Path) -> DoneRows:
-    """The rows already in ``path`` (nothing if it does not exist); blocking."""
+def read_done(path: Path, *, keep_errors: bool = True) -> DoneRows:
+    """The rows already in ``path`` (nothing if it does not exist); blocking.
+
+    With ``keep_errors`` the error rows are done too; without, their lines are not
+    (:func:`drop_error_rows` then takes them out of the file).
+    """
     done = DoneRows()
     try:
         data = path.read_bytes()
@@ -50,20 +58,79 @@ def read_done(path: Path) -> DoneRows:
     end = data.rfind(b"\n") + 1
     done.torn_bytes = len(data) - end
     done.size = end
-    for number, raw in enumerate(data[:end].splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-            line = row["line"]
-        except (ValueError, TypeError, KeyError):
-            done.unreadable.append(number)
-            continue
-        if isinstance(line, int) and not isinstance(line, bool) and line > 0:
-            done.lines.add(line)
+    succeeded: set[int] = set()
+    start = number = 0
+    while start < end:
+        stop = data.index(b"\n", start) + 1
+        number += 1
+        line, failed = _row_of(data[start:stop])
+        if line is None:
+            if data[start:stop].strip():
+                done.unreadable.append(number)
+        elif failed:
+            done.error_lines.add(line)
+            done.error_spans.append((start, stop))
         else:
-            done.unreadable.append(number)
+            succeeded.add(line)
+        start = stop
+    done.highest = max(done.error_lines | succeeded, default=0)
+    done.error_lines -= succeeded
+    if keep_errors:
+        done.lines = succeeded | done.error_lines
+        done.kept_errors = len(done.error_lines)
+        done.error_spans = []
+    else:
+        done.lines = succeeded
     return done
+
+
+def _row_of(raw: bytes) -> tuple[int | None, bool]:
+    """A row's input line number and whether it is an error row; None if not a row."""
+    if not raw.strip():
+        return None, False
+    try:
+        row = json.loads(raw)
+        line = row["line"]
+        failed = row.get("error") is not None
+    except (ValueError, TypeError, KeyError, RecursionError):  # not a row, or nested too deeply
+        return None, False
+    if isinstance(line, int) and not isinstance(line, bool) and line > 0:
+        return line, failed
+    return None, False
+
+
+def drop_error_rows(path: Path, done: DoneRows) -> None:
+    """Take the error rows :func:`read_done` found out of ``path``; blocking.
+
+    The rows kept are written to a file beside it, flushed, and renamed over it: a
+    crash in between leaves the old file whole.  ``done.size`` becomes the new size.
+    """
+    if not done.error_spans:
+        return
+    spans, done.error_spans = done.error_spans, []
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        data = path.read_bytes()[: done.size]
+        kept = bytearray()
+        start = 0
+        for begin, stop in spans:
+            kept += data[start:begin]
+            start = stop
+        kept += data[start:]
+        with temporary.open("wb") as file:
+            file.write(kept)
+            file.flush()
+            os.fsync(file.fileno())
+        shutil.copymode(path, temporary)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise ParamValidationError(
+            f"cannot take the error rows out of the output {path}: {exc.strerror} "
+            "(keep them with keep_errors=True, --keep-errors)"
+        ) from None
+    done.size = len(kept)
+    done.torn_bytes = 0
 
 
 class RowWriter:
@@ -147,7 +214,7 @@ def _output(body: bytes, content_type: str | None) -> dict[str, Any]:
     if content_type is not None and "json" in content_type:
         try:
             return {"output": json.loads(body), "content_type": content_type}
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
             pass
     try:
         return {"output": body.decode("utf-8"), "content_type": content_type}

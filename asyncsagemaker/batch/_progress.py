@@ -14,6 +14,7 @@ import math
 import time
 from typing import Any, Literal, Protocol, TextIO
 
+from ..errors import SageMakerError
 from ._call import RowResult
 
 __all__ = [
@@ -46,7 +47,11 @@ class BatchSummary:
     Latency and time to first token are medians and 95th percentiles over this run's
     rows (``None`` when there is none), in seconds; ``tokens`` what this run generated.
     ``interrupted`` says the run was stopped before every row was done: run it again
-    with the same output to finish.
+    with the same output to finish.  ``stopped_by`` is the error the first
+    ``stop_after_failures`` rows all failed with, when the run stopped early for it.
+    ``left`` is how many lines of the input were not done when the run ended (``None``
+    when the input is not a file and was not read to its end), and ``error_rows`` how
+    many rows of the output are errors now (this run's and those kept from earlier).
     """
 
     rows: int
@@ -63,11 +68,18 @@ class BatchSummary:
     ttft_p50: float | None
     ttft_p95: float | None
     interrupted: bool = False
+    stopped_by: SageMakerError | None = None
+    left: int | None = 0
+    error_rows: int = 0
 
     @property
     def complete(self) -> bool:
         """Every request row is in the output now (from this run or an earlier one)."""
-        return not self.interrupted and self.succeeded + self.failed + self.skipped == self.rows
+        return (
+            not self.interrupted
+            and self.stopped_by is None
+            and self.succeeded + self.failed + self.skipped == self.rows
+        )
 
     def __str__(self) -> str:
         return "\n".join(summary_lines(self))
@@ -93,6 +105,8 @@ class Tally:
         self.failed = 0
         self.retried = 0
         self.tokens = 0
+        self.kept_errors = 0  # error rows of earlier runs kept in the output
+        self.read_all = False  # the input was read to its end
         self.bad: list[BadLine] = []
         self.errors: collections.Counter[str] = collections.Counter()
         self.latencies = array.array("d")
@@ -145,7 +159,15 @@ class Tally:
             text += f", ETA {_duration(eta)}"
         return text
 
-    def summary(self, *, interrupted: bool) -> BatchSummary:
+    def left(self) -> int | None:
+        """Lines of the input not done yet: of the count made at the start, else unknown."""
+        if self.total is not None:
+            return max(self.to_do - self.finished, 0)
+        return 0 if self.read_all and self.finished == self.rows - self.skipped else None
+
+    def summary(
+        self, *, interrupted: bool, stopped_by: SageMakerError | None = None
+    ) -> BatchSummary:
         return BatchSummary(
             rows=self.rows,
             succeeded=self.succeeded,
@@ -161,6 +183,9 @@ class Tally:
             ttft_p50=percentile(self.ttfts, 0.5),
             ttft_p95=percentile(self.ttfts, 0.95),
             interrupted=interrupted,
+            stopped_by=stopped_by,
+            left=self.left(),
+            error_rows=self.kept_errors + self.failed,
         )
 
 
@@ -172,6 +197,11 @@ def _duration(seconds: float) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def _one_line(error: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _seconds(value: float | None) -> str:
@@ -188,13 +218,24 @@ def summary_lines(summary: BatchSummary) -> list[str]:
     )
     if summary.skipped:
         head += f"; {summary.skipped} already done, skipped"
+    left = "the rest of the input" if summary.left is None else f"{summary.left} rows"
     if summary.interrupted:
-        left = summary.rows - summary.skipped - finished
-        head += f"; interrupted with {left} rows left (run again with the same output)"
+        head += f"; interrupted with {left} left (run again with the same output)"
     lines = [head]
+    error = summary.stopped_by
+    if error is not None:
+        lines.append(
+            f"  stopped early: the first {summary.failed} rows all failed alike "
+            f"({type(error).__name__}: {_one_line(error)}) and none succeeded; {left} not sent"
+        )
     if summary.errors:
         counts = ", ".join(f"{name} {count}" for name, count in summary.errors.items())
         lines.append(f"  errors: {counts}")
+    if summary.error_rows:
+        lines.append(
+            f"  the output has {summary.error_rows} error rows; a run with the same output "
+            "sends them again unless it keeps errors"
+        )
     if summary.retried:
         lines.append(f"  retried: {summary.retried} rows needed more than one attempt")
     if summary.bad_lines:

@@ -3,7 +3,9 @@ on the command line.
 
 Ctrl-C (SIGINT) or SIGTERM stops the run cleanly: rows in flight are dropped, the rows
 written stay, the summary says how many are left, and the same command finishes the
-job.  A second signal exits at once (the output is whole either way).
+job (sending the error rows again too, unless ``--keep-errors``).  A second signal
+exits at once (the output is whole either way).  A run whose first rows all fail
+alike stops early and exits with the status ``invoke`` gives that error.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from ._invoke import _TOKEN_FORMATS, _fail
+from ._invoke import _TOKEN_FORMATS, _fail, exit_status
 
 __all__ = ["add_batch_arguments", "run_batch"]
 
@@ -80,6 +82,18 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="start the output afresh instead of resuming"
+    )
+    parser.add_argument(
+        "--keep-errors",
+        action="store_true",
+        help="resuming, keep the output's error rows as done instead of sending them again",
+    )
+    parser.add_argument(
+        "--stop-after-failures",
+        type=_count,
+        default=20,
+        metavar="N",
+        help="stop when the first N rows all fail alike and none succeeds (default 20; 0: never)",
     )
     parser.add_argument(
         "--progress",
@@ -155,6 +169,8 @@ async def _main(args: argparse.Namespace) -> int:
                         progress=args.progress,
                         progress_interval=args.progress_interval,
                         stop=stop,
+                        keep_errors=args.keep_errors,
+                        stop_after_failures=args.stop_after_failures,
                     )
             except Exception as exc:  # raised as it is, not in the task group's group
                 failure = exc
@@ -165,7 +181,16 @@ async def _main(args: argparse.Namespace) -> int:
     print(summary, file=sys.stderr, flush=True)
     if caught:
         return _SIGNAL_EXIT.get(signal.Signals(caught[0]), 130)
-    return 0 if summary.complete and not summary.failed and not summary.bad_lines else 1
+    if summary.stopped_by is not None:
+        print(
+            "batch: check --endpoint, --region, --endpoint-url and the input, then run "
+            "again (the failed rows are sent again); --stop-after-failures 0 never stops",
+            file=sys.stderr,
+            flush=True,
+        )
+        return exit_status(summary.stopped_by)
+    clean = summary.complete and not summary.error_rows and not summary.bad_lines
+    return 0 if clean else 1
 
 
 def run_batch(args: argparse.Namespace) -> int:

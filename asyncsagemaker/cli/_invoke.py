@@ -47,6 +47,7 @@ __all__ = [
     "add_demo_arguments",
     "add_invoke_arguments",
     "add_token_arguments",
+    "exit_status",
     "run_demo",
     "run_invoke",
     "run_token",
@@ -213,6 +214,11 @@ def _fail(exc: BaseException, debug: bool, err: TextIO) -> int:
         print("interrupted", file=err)
         return _INTERRUPTED
     print(_error_line(exc), file=err)
+    return exit_status(exc)
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status of an error: the first matching row of :data:`EXIT_CODES`."""
     for cls, code in EXIT_CODES:
         if isinstance(exc, cls):
             return code

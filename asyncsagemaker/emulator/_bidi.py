@@ -482,6 +482,7 @@ class BidiServer:
                 record.outcome = "client_disconnected"
         finally:
             record.ended = time.monotonic()
+            _log(headers.get(":method", "-"), record)
 
     async def _open(self, stream: H2Stream, record: BidiRecord, routed: bool) -> _Session:
         """Every check before the stream starts; a refusal raises ServiceReply."""
@@ -546,6 +547,21 @@ class BidiServer:
         return EventVerifier(seed[1], secret, scope[2], max_skew=MAX_SKEW,
                              clock=lambda: _dt.datetime.now(_dt.timezone.utc),
                              keys=credentials, access_key=scope[1])  # fmt: skip
+
+
+def _log(method: str, record: BidiRecord) -> None:
+    """One line per stream, as the HTTP/1.1 listener logs one per request (docs/cli.md)."""
+    logger.info(
+        "%s %s %s -> %s parts=%d received=%d %.3fs %s",
+        method,
+        record.endpoint_name or "-",
+        record.operation,
+        record.status or "-",
+        record.parts_sent,
+        record.parts_received,
+        (record.ended or record.started) - record.started,
+        record.outcome,
+    )
 
 
 def _container_reply(endpoint: str, refused: WebSocketRefused) -> ServiceReply:

@@ -6,7 +6,7 @@
     answers = ds.map_batches(
         EndpointInvoker,
         fn_constructor_kwargs={"endpoint": "my-llm", "stream": True, "concurrency": 16},
-        concurrency=4,  # actors; each sends up to 16 requests at once
+        compute=ray.data.ActorPoolStrategy(size=4),  # actors; each sends up to 16 at once
         batch_size=64,
     )
 
@@ -175,7 +175,19 @@ def _plain(values: Any) -> list[Any]:
     """A column as a list of plain Python values (numpy arrays and scalars unwrapped)."""
     tolist = getattr(values, "tolist", None)
     items = tolist() if callable(tolist) else list(values)
-    return [_unwrap(item) for item in items]
+    return [_plain_item(item) for item in items]
+
+
+def _plain_item(item: Any) -> Any:
+    """One value unwrapped; a value nested too deeply is left as it is.
+
+    Its row then fails alone (its request cannot be encoded: ParamValidationError),
+    instead of a RecursionError failing the whole batch.
+    """
+    try:
+        return _unwrap(item)
+    except RecursionError:
+        return item
 
 
 def _unwrap(value: Any) -> Any:

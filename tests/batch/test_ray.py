@@ -6,8 +6,11 @@ through its own client to the emulator on 127.0.0.1.
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +18,7 @@ import pytest
 from asyncsagemaker.emulator import Emulator
 from asyncsagemaker.emulator._demo import demo_answer
 from asyncsagemaker.integrations.ray import ANSWER_COLUMNS, EndpointInvoker
+from tests._support import ROOT
 from tests.batch._support import AKID, SECRET, CountingModel, kind
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install asyncsagemaker[ray])")
@@ -65,7 +69,7 @@ def test_map_batches_answers_every_row_with_errors_as_columns(
     answered = ds.map_batches(
         EndpointInvoker,
         fn_constructor_kwargs={"endpoint": "llm", "concurrency": 4, **keys(emulator)},
-        concurrency=2,
+        compute=local_ray.data.ActorPoolStrategy(size=2),
         batch_size=10,
     )
     rows = sorted(answered.take_all(), key=lambda row: lines.index(row["text"]))
@@ -101,7 +105,7 @@ def test_streamed_chat_rows_from_columns(
     answered = local_ray.data.from_items(items).map_batches(
         EndpointInvoker,
         fn_constructor_kwargs={"endpoint": "demo", "stream": True, **keys(emulator)},
-        concurrency=1,
+        compute=local_ray.data.ActorPoolStrategy(size=1),
         batch_size=6,
     )
     rows = sorted(answered.take_all(), key=lambda row: row["n"])
@@ -111,3 +115,36 @@ def test_streamed_chat_rows_from_columns(
         assert demo_answer(f"Question {row['n']}").startswith(row["output"]) and row["output"]
         assert row["finish_reason"] == "length" and row["completion_tokens"] == 4
         assert 0 < row["time_to_first_token"] <= row["latency"]
+
+
+def map_batches_keywords(text: str) -> set[str]:
+    """The keyword names of every ``map_batches(...)`` call written in ``text``."""
+    names: set[str] = set()
+    for match in re.finditer(r"map_batches\(", text):
+        depth, end = 1, match.end()
+        while depth and end < len(text):
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            end += 1
+        arguments = text[match.end() : end - 1]
+        names |= set(re.findall(r"(?:^|[(,])\s*(\w+)=(?!=)", arguments, re.MULTILINE))
+    return names
+
+
+def test_the_documented_map_batches_calls_use_no_argument_ray_deprecated() -> None:
+    """The docs, the module's docstring and these tests call Ray as the installed Ray wants.
+
+    Ray marks a deprecated ``map_batches`` argument in its docstring ("This argument is
+    deprecated"); ``concurrency=`` is one since Ray 2.51 (``compute=`` replaces it).
+    """
+    documented = inspect.getdoc(ray.data.Dataset.map_batches) or ""
+    deprecated = set(re.findall(r"^\s*(\w+): This argument is deprecated", documented, re.M))
+    assert "concurrency" in deprecated  # the check reads Ray's words as they are
+    sources = [
+        ROOT / "docs" / "scale-out.md",
+        ROOT / "asyncsagemaker" / "integrations" / "ray.py",
+        Path(__file__),
+    ]
+    for source in sources:
+        used = map_batches_keywords(source.read_text(encoding="utf-8"))
+        assert "compute" in used, source
+        assert not used & deprecated, f"{source}: {sorted(used & deprecated)}"

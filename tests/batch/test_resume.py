@@ -1,8 +1,9 @@
-"""The batch command interrupted and run again: every row once, nothing finished repeated.
+"""The batch command interrupted and run again: every row once, no success repeated.
 
 The command runs as a user runs it (a child process) against an emulator whose model
 counts the prompts it is sent, so the test sees both sides: the output file, and
-what reached the endpoint.
+what reached the endpoint.  A rerun sends the error rows again (``--keep-errors``
+keeps them), so the output ends with one row per line, each the latest try.
 """
 
 from __future__ import annotations
@@ -89,34 +90,43 @@ def interrupt_then_finish(
         first.kill()
     expected = 130 if signal_number == signal.SIGINT else 143
     assert code == expected, first.stderr
-    assert "interrupted with" in first.stderr
     assert output.read_bytes().endswith(b"\n")
     before = read_rows(output)
     assert 30 <= len(before) < ROWS
     assert len({row["line"] for row in before}) == len(before)
+    # The rows left: every row not written, not only those that were in flight.
+    assert f"interrupted with {ROWS - len(before)} rows left" in first.stderr
 
     second = BatchChild(batch_args(emulator, source, output), tmp_path)
     try:
         assert second.wait(60) == 1, second.stderr  # some rows failed: exit status 1
     finally:
         second.kill()
-    assert f"{len(before)} already done, skipped" in second.stderr
+    succeeded = [row for row in before if row["error"] is None]
+    failed = [row for row in before if row["error"] is not None]
+    assert f"{len(succeeded)} already done, skipped" in second.stderr
     rows = read_rows(output)
     check_every_row_once(rows)
-    assert rows[: len(before)] == before  # what the first run wrote is kept as it was
-    # Nothing that finished was sent again; what was in flight at the signal may have been.
-    finished = {f"{kind(row['id'])} prompt {row['id']}" for row in before}
-    assert all(model.seen[prompt] == 1 for prompt in finished)
+    assert rows[: len(succeeded)] == succeeded  # the first run's successes, kept as written
+    # No success was sent again; the error rows were; what was in flight may have been.
+    assert all(model.seen[prompt_of(row)] == 1 for row in succeeded)
+    assert all(model.seen[prompt_of(row)] == 2 for row in failed)
     assert set(model.seen) == {f"{kind(i)} prompt {i}" for i in range(ROWS)}
-    assert sum(model.seen.values()) <= ROWS + CONCURRENCY
+    assert sum(model.seen.values()) <= ROWS + len(failed) + CONCURRENCY
+    error_rows = sum(kind(i) == "fail" for i in range(ROWS))
+    assert f"the output has {error_rows} error rows" in second.stderr
     return before, first.stderr
+
+
+def prompt_of(row: dict[str, Any]) -> str:
+    return f"{kind(row['id'])} prompt {row['id']}"
 
 
 def test_resume_after_sigint(
     emulator: Emulator, model: CountingModel, files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     before, stderr = interrupt_then_finish(emulator, model, files, tmp_path, signal.SIGINT)
-    assert any(row["error"] for row in before)  # errors are rows too, and are not redone
+    assert any(row["error"] for row in before)  # errors are rows too, and are sent again
     assert f"batch: {len(before)} rows in " in stderr
 
 
@@ -146,23 +156,77 @@ def test_resume_after_a_crash_with_a_torn_last_line(
         second.kill()
     rows = read_rows(output)
     check_every_row_once(rows)
-    assert rows[: len(before)] == before
+    succeeded = [row for row in before if row["error"] is None]
+    assert rows[: len(succeeded)] == succeeded  # kept as written; the error rows sent again
     assert model.seen[f"{kind(ROWS - 1)} prompt {ROWS - 1}"] == 1
 
 
-def test_a_complete_output_sends_nothing(
+def run_to_the_end(args: list[str], tmp_path: Path, expected: int) -> str:
+    """The command's standard error, once it exited with ``expected``."""
+    child = BatchChild(args, tmp_path)
+    try:
+        assert child.wait(60) == expected, child.stderr
+    finally:
+        child.kill()
+    return child.stderr
+
+
+def test_a_rerun_sends_the_error_rows_again_unless_told_to_keep_them(
     emulator: Emulator, model: CountingModel, files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     source, output = files
-    for expected in (1, 0):  # 1: some rows failed in this run; 0: none did (none was sent)
-        child = BatchChild(batch_args(emulator, source, output), tmp_path)
-        try:
-            assert child.wait(60) == expected, child.stderr
-        finally:
-            child.kill()
-    assert f"{ROWS} already done, skipped" in child.stderr
+    failing = sum(kind(i) == "fail" for i in range(ROWS))
+    first = run_to_the_end(batch_args(emulator, source, output), tmp_path, 1)
+    assert f"the output has {failing} error rows" in first
+    # Run again: the successes are done; the error rows are taken out and sent again.
+    second = run_to_the_end(batch_args(emulator, source, output), tmp_path, 1)
+    assert f"{failing} rows in " in second and f"{ROWS - failing} already done" in second
+    assert f"the output has {failing} error rows" in second
     check_every_row_once(read_rows(output))
-    assert Counter(model.seen.values()) == {1: ROWS}
+    assert Counter(model.seen.values()) == {1: ROWS - failing, 2: failing}
+    # --keep-errors: nothing is sent, and the exit status still says the output has errors.
+    kept = run_to_the_end(batch_args(emulator, source, output, "--keep-errors"), tmp_path, 1)
+    assert f"{ROWS} already done, skipped" in kept
+    assert f"the output has {failing} error rows" in kept
+    check_every_row_once(read_rows(output))
+    assert Counter(model.seen.values()) == {1: ROWS - failing, 2: failing}
+
+
+def test_a_rerun_of_an_output_without_errors_sends_nothing_and_succeeds(
+    emulator: Emulator, model: CountingModel, tmp_path: Path
+) -> None:
+    source, output = tmp_path / "ok.jsonl", tmp_path / "answers.jsonl"
+    source.write_text(
+        "".join(json.dumps({"body": {"inputs": f"ok prompt {i}"}}) + "\n" for i in range(50))
+    )
+    for _ in range(2):
+        stderr = run_to_the_end(batch_args(emulator, source, output), tmp_path, 0)
+    assert "50 already done, skipped" in stderr and "error rows" not in stderr
+    assert Counter(model.seen.values()) == {1: 50}
+
+
+def test_a_mistyped_endpoint_stops_early_says_why_and_fails(
+    emulator: Emulator, model: CountingModel, tmp_path: Path
+) -> None:
+    """2,000 rows to an endpoint that does not exist: 20 identical errors, then a stop."""
+    source, output = tmp_path / "many.jsonl", tmp_path / "answers.jsonl"
+    source.write_text(prompts(2000), encoding="utf-8")
+    args = batch_args(emulator, source, output)
+    args[args.index("llm")] = "llm-typo"
+    stderr = run_to_the_end(args, tmp_path, 4)  # ValidationError: invoke's status for it
+    assert "stopped early: the first 20 rows all failed alike (ValidationError: " in stderr
+    assert "Endpoint llm-typo of account" in stderr and "1980 rows not sent" in stderr
+    assert "--stop-after-failures 0" in stderr
+    rows = read_rows(output)
+    assert len(rows) == 20 and all(row["error"]["type"] == "ValidationError" for row in rows)
+    assert len(emulator.records) <= 20 + CONCURRENCY  # not 2,000 requests
+    assert not model.seen
+    # --stop-after-failures 0: every row is sent, every one fails (exit status 1).
+    args += ["--stop-after-failures", "0", "--overwrite"]
+    source.write_text(prompts(100), encoding="utf-8")
+    stderr = run_to_the_end(args, tmp_path, 1)
+    assert "stopped early" not in stderr and "100 failed" in stderr
+    assert len(read_rows(output)) == 100
 
 
 def test_overwrite_starts_afresh(

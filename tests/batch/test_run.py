@@ -11,7 +11,8 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncsagemaker import Config, ParamValidationError, SageMakerRuntime, batch
+from asyncsagemaker import Config, ParamValidationError, SageMakerRuntime, ValidationError, batch
+from asyncsagemaker.cli import build_parser
 from asyncsagemaker.emulator import Emulator, Faults
 from asyncsagemaker.emulator._demo import demo_answer
 from tests.batch._support import CountingModel, kind, prompts, read_rows
@@ -202,9 +203,11 @@ async def test_stop_ends_the_run_and_keeps_what_was_written(
         assert summary.interrupted and not summary.complete
         written = read_rows(output)
         assert len(written) == summary.succeeded + summary.failed < 200
+        assert summary.left == 200 - len(written)  # every row not written, in flight or not
+        assert f"interrupted with {summary.left} rows left" in str(summary)
         with anyio.fail_after(30):
             rest = await batch.run(client, "llm", source, output, concurrency=4)
-    assert rest.complete and rest.skipped == len(written)
+    assert rest.complete and rest.skipped == sum(row["error"] is None for row in written)
     assert sorted(row["line"] for row in read_rows(output)) == list(range(1, 201))
 
 
@@ -218,6 +221,8 @@ async def test_arguments_are_checked_before_anything_is_sent(
         {"progress": "loud"},
         {"progress_interval": 0},
         {"format": "nope"},
+        {"stop_after_failures": -1},
+        {"stop_after_failures": 2.5},
     ):
         with pytest.raises(ParamValidationError):
             await batch.run(demo, "demo", ["{}"], output, **bad)
@@ -247,3 +252,81 @@ async def test_answers_that_are_not_json(
     assert rows[1]["output"] == "plain é"
     assert rows[2]["output_base64"] == "/wA="
     assert rows[2]["content_type"] == "application/octet-stream"
+
+
+async def test_a_run_whose_first_rows_all_fail_alike_stops_early_and_says_why(
+    start_emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emulator = start_emulator(models={"llm": CountingModel()}, max_records=400)
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text(prompts(200))
+    async with client_for(emulator) as client:
+        with anyio.fail_after(30):
+            summary = await batch.run(
+                client, "llm-typo", source, output, concurrency=4, stop_after_failures=5
+            )
+    assert isinstance(summary.stopped_by, ValidationError)
+    assert "Endpoint llm-typo of account" in str(summary.stopped_by)
+    assert (summary.failed, summary.succeeded, summary.left) == (5, 0, 195)
+    assert not summary.complete and not summary.interrupted
+    assert summary.error_rows == 5 == len(read_rows(output))
+    text = str(summary)
+    assert "stopped early: the first 5 rows all failed alike (ValidationError: " in text
+    assert "195 rows not sent" in text
+    assert len(emulator.records) <= 5 + 4  # the rows in flight at the stop, no more
+
+
+async def test_a_success_or_a_retryable_error_first_means_no_early_stop(
+    demo: SageMakerRuntime, start_emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    output = tmp_path / "out.jsonl"
+    emulator = start_emulator(models={"llm": CountingModel()})
+    lines = [json.dumps({"inputs": "ok prompt 0"})]
+    lines += [json.dumps({"inputs": f"fail prompt {i}"}) for i in range(12)]
+    async with client_for(emulator) as client:
+        with anyio.fail_after(30):  # one at a time: the success finishes first
+            summary = await batch.run(
+                client, "llm", lines, output, concurrency=1, stop_after_failures=3
+            )
+    assert summary.stopped_by is None and summary.complete
+    assert (summary.succeeded, summary.failed) == (1, 12)
+    # Throttled after every retry: worth retrying later, so it never stops a run.
+    with anyio.fail_after(30):
+        throttled = await batch.run(
+            demo,
+            "throttled",
+            ['{"inputs": "x"}'] * 3,
+            tmp_path / "throttled.jsonl",
+            retries=0,
+            stop_after_failures=2,
+        )
+    assert throttled.stopped_by is None and throttled.failed == 3
+    assert throttled.errors == {"ThrottlingException": 3}
+
+
+async def test_a_rerun_sends_the_error_rows_again_unless_keep_errors(
+    start_emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    model = CountingModel()
+    emulator = start_emulator(models={"llm": model})
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text(prompts(30))  # lines 4, 14 and 24 fail (a ModelError)
+    async with client_for(emulator) as client:
+        with anyio.fail_after(30):
+            first = await batch.run(client, "llm", source, output)
+            again = await batch.run(client, "llm", source, output)
+            kept = await batch.run(client, "llm", source, output, keep_errors=True)
+    assert (first.failed, first.error_rows) == (3, 3)
+    assert (again.skipped, again.failed, again.error_rows, again.stopped_by) == (27, 3, 3, None)
+    assert (kept.skipped, kept.failed, kept.error_rows, kept.succeeded) == (30, 0, 3, 0)
+    assert "the output has 3 error rows" in str(kept)
+    rows = read_rows(output)
+    assert sorted(row["line"] for row in rows) == list(range(1, 31))  # one row per line
+    assert [row["line"] for row in rows if row["error"]] == [4, 14, 24]
+    assert model.seen["fail prompt 3"] == 2 and model.seen["ok prompt 0"] == 1
+
+
+def test_the_commands_default_is_the_librarys() -> None:
+    args = build_parser().parse_args(["batch", "in.jsonl", "-o", "out.jsonl", "--endpoint", "e"])
+    assert args.stop_after_failures == batch.STOP_AFTER_FAILURES
+    assert args.keep_errors is False

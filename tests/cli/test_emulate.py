@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -195,3 +196,40 @@ def test_bad_options_exit_2_with_a_message(options: tuple[str, str]) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.startswith("asyncsagemaker emulate: ")
+
+
+def test_a_bidirectional_stream_gets_its_log_line_too(emulate: type[Process]) -> None:
+    """docs/cli.md: one log line per request, ``duplex`` streams on --bidi-port included."""
+    process = emulate("--port", "0", "--bidi-port", "0", "--credentials", f"{AKID}:{SECRET}")
+    assert process.url
+    deadline = time.monotonic() + 30
+    while (
+        match := re.search(r"bidirectional streams \(HTTP/2\) on (\S+)", "".join(process.stdout))
+    ) is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # printed right after the line process.url waited for
+    assert match is not None, "".join(process.stdout)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": AKID,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    for endpoint in ("echo", "nowhere"):
+        subprocess.run(
+            [sys.executable, "-m", "asyncsagemaker", "duplex", endpoint],
+            cwd=ROOT,
+            input=b"hello\nsecret-line\n",
+            capture_output=True,
+            env={**env, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2": match.group(1)},
+            timeout=60,
+            check=False,
+        )
+    assert process.stop() == 0
+    log = "".join(process.stderr)
+    assert re.search(
+        r"POST echo InvokeEndpointWithBidirectionalStream -> 200 parts=2 received=2 "
+        r"\d+\.\d{3}s ok",
+        log,
+    ), log
+    assert re.search(r"POST nowhere InvokeEndpointWithBidirectionalStream -> 400 parts=0 ", log)
+    assert "secret-line" not in log and SECRET not in log

@@ -15,7 +15,6 @@ from pathlib import Path
 import botocore.config
 import botocore.session
 import pytest
-from aiobotocore.config import AioConfig
 from botocore.credentials import RefreshableCredentials
 
 import asyncsagemaker
@@ -24,7 +23,7 @@ from asyncsagemaker._stream_call import StreamCall
 from asyncsagemaker.emulator import Faults, Invocation
 from asyncsagemaker.errors import ParamValidationError, UsageError
 from asyncsagemaker.testing import MockResponse, MockTransport
-from tests._support import ROOT
+from tests._support import NO_AIOBOTOCORE, ROOT
 from tests.client._servers import client_for as raw_client_for
 from tests.client._servers import raw_server, read_request
 from tests.client.test_client_emulator import (
@@ -96,6 +95,7 @@ def test_botocore_config_keeps_our_defaults_for_what_it_does_not_set() -> None:
 
 
 def test_aiobotocore_config_is_accepted() -> None:
+    AioConfig = pytest.importorskip("aiobotocore.config", reason=NO_AIOBOTOCORE).AioConfig
     assert (
         Config.coerce(AioConfig(read_timeout=5, max_pool_connections=7)).max_pool_connections == 7
     )

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.anyio
 
 _URL = yarl.URL("http://127.0.0.1:8443/endpoints/e/invocations")
 _INFO = aiohttp.RequestInfo(_URL, "POST", CIMultiDictProxy(CIMultiDict()), _URL)
-_KEY = ConnectionKey("127.0.0.1", 8443, True, True, None, None, None, None)
+# host, port, is_ssl, ssl, then fields that differ between aiohttp versions (all None here)
+_KEY = ConnectionKey("127.0.0.1", 8443, True, True, *[None] * (len(ConnectionKey._fields) - 4))
 
 
 def _certificate_error() -> aiohttp.ClientConnectorCertificateError:

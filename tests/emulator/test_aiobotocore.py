@@ -7,17 +7,17 @@ import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aiobotocore.session
 import botocore.exceptions
 import pytest
-from aiobotocore.config import AioConfig
 
 from asyncsagemaker.emulator import Emulator, Faults, Invocation, ModelErrorFault
 from asyncsagemaker.emulator._demo import demo_answer
-from tests._support import BOTH_LOOPS
+from tests._support import BOTH_LOOPS, NO_AIOBOTOCORE
 
 from ._support import AKID, REGION, SECRET
 
+aio_session = pytest.importorskip("aiobotocore.session", reason=NO_AIOBOTOCORE)
+AioConfig = pytest.importorskip("aiobotocore.config").AioConfig
 pytestmark = [pytest.mark.anyio, BOTH_LOOPS]
 Start = Callable[..., Emulator]
 BIG = [os.urandom(64 * 1024) for _ in range(6)]
@@ -29,7 +29,7 @@ async def big_parts(inv: Invocation) -> AsyncIterator[bytes]:
 
 
 def client_for(emu: Emulator) -> Any:
-    return aiobotocore.session.get_session().create_client(
+    return aio_session.get_session().create_client(
         "sagemaker-runtime",
         endpoint_url=emu.url,
         region_name=REGION,

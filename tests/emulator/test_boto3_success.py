@@ -11,7 +11,7 @@ from asyncsagemaker.emulator import Emulator, Faults, Invocation, ModelResponse
 from asyncsagemaker.emulator._demo import demo_answer
 from asyncsagemaker.emulator._demo_formats import split_tokens
 
-from ._support import boto3_client, stream_parts, wait_until
+from ._support import NEWEST_MODEL, boto3_client, stream_parts, wait_until
 
 Start = Callable[..., Emulator]
 
@@ -216,6 +216,7 @@ def test_invoke_endpoint_async_writes_the_output_file(start: Start, tmp_path: Pa
     assert emu.records[-1].outcome == "ok"
 
 
+@NEWEST_MODEL
 def test_invoke_endpoint_async_writes_the_failure_file(start: Start, tmp_path: Path) -> None:
     async def broken(inv: Invocation) -> bytes:
         raise RuntimeError("the model fell over")

@@ -6,14 +6,15 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aiobotocore.session
 import pytest
 from aiohttp import web
 
 from asyncsagemaker.emulator import Emulator
-from tests._support import serving
+from tests._support import NO_AIOBOTOCORE, serving
 
 from ._support import AKID, REGION, SECRET
+
+aio_session = pytest.importorskip("aiobotocore.session", reason=NO_AIOBOTOCORE)
 
 pytestmark = pytest.mark.anyio
 Start = Callable[..., Emulator]
@@ -63,7 +64,7 @@ async def container() -> AsyncIterator[tuple[Container, str]]:
 
 @pytest.fixture
 async def client_factory() -> AsyncIterator[Callable[[Emulator], Any]]:
-    session = aiobotocore.session.get_session()
+    session = aio_session.get_session()
     clients: list[Any] = []
 
     async def make(emu: Emulator) -> Any:

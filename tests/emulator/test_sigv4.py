@@ -12,7 +12,7 @@ import pytest
 
 from asyncsagemaker.emulator import Emulator
 
-from ._support import AKID, SECRET, boto3_client, path_for, post, sign
+from ._support import AKID, SECRET, SKEWABLE_CLOCK, boto3_client, path_for, post, sign
 
 pytestmark = pytest.mark.anyio
 Start = Callable[..., Emulator]
@@ -102,6 +102,7 @@ async def test_missing_authorization_is_missing_token(start: Start) -> None:
     assert code == "MissingAuthenticationTokenException"
 
 
+@SKEWABLE_CLOCK
 @pytest.mark.parametrize(
     ("minutes", "wording"),
     [

@@ -13,7 +13,6 @@ import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import aiobotocore.session
 import botocore.exceptions
 import pytest
 import trustme
@@ -21,6 +20,7 @@ import trustme
 from asyncsagemaker import SageMakerRuntime
 from asyncsagemaker.emulator import Emulator
 from asyncsagemaker.emulator._demo import demo_answer
+from tests._support import NO_AIOBOTOCORE
 
 from ._support import AKID, REGION, SECRET, boto3_client
 
@@ -81,8 +81,9 @@ def test_plain_http_to_the_https_emulator_gets_nothing(
 async def test_aiobotocore_verifies_the_emulator_certificate(
     server_context: ssl.SSLContext, ca_file: str
 ) -> None:
+    aio_session = pytest.importorskip("aiobotocore.session", reason=NO_AIOBOTOCORE)
     async with Emulator(ssl_context=server_context, token_delay=0) as emu:
-        session = aiobotocore.session.get_session()
+        session = aio_session.get_session()
         async with session.create_client(
             "sagemaker-runtime",
             endpoint_url=emu.url,

@@ -27,7 +27,7 @@ from asyncsagemaker.emulator._validation import (
     Member,
 )
 
-from ._support import boto3_client, path_for, post, sign
+from ._support import NEWEST_MODEL, boto3_client, path_for, post, sign
 
 Start = Callable[..., Emulator]
 MODEL = botocore.session.get_session().get_service_model("sagemaker-runtime")
@@ -48,6 +48,7 @@ def expected_member(name: str, shape: Any) -> Member:
     )
 
 
+@NEWEST_MODEL
 @pytest.mark.parametrize("operation", MODEL.operation_names)
 def test_the_table_is_botocores_model(operation: str) -> None:
     members = MODEL.operation_model(operation).input_shape.members
@@ -62,6 +63,7 @@ def test_the_table_is_botocores_model(operation: str) -> None:
         assert member == expected[name]
 
 
+@NEWEST_MODEL
 def test_the_endpoint_name_and_body_limits_are_botocores() -> None:
     for operation in MODEL.operation_names:
         members = MODEL.operation_model(operation).input_shape.members
@@ -82,6 +84,7 @@ def test_members_the_model_gives_invocation_have_botocores_names() -> None:
             assert member.attribute in fields, member
 
 
+@NEWEST_MODEL
 def test_s3_output_path_extension_reaches_the_output_location(start: Start) -> None:
     emu = start()
     client = boto3_client(emu)

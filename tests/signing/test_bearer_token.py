@@ -189,6 +189,25 @@ def test_the_cache_refreshes_ahead_in_the_background_then_makes_callers_wait() -
     assert tokens.wait_blocking().signed_at == int(clock.now) and signer.calls == 3
 
 
+def test_a_one_second_token_made_late_in_its_second_is_made_again_at_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock, signer = Clock(1_800_000_000.95), CountingSigner()
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        if seconds:  # the signer's own sleep(0) is not the cache's
+            slept.append(seconds)
+            clock.now = 1_800_000_001.0
+
+    monkeypatch.setattr(time, "sleep", sleep)  # the module global the cache calls
+    token = BearerTokens(signer, 1, clock=clock).wait_blocking()
+    # Signed at ...000 it would expire at ...001, already due: the caller gets one
+    # signed at ...001, good for the whole next second.
+    assert token.signed_at == 1_800_000_001 and signer.calls == 2
+    assert slept == [pytest.approx(0.05)]
+
+
 def test_one_refresh_at_a_time_for_any_number_of_threads() -> None:
     signer = CountingSigner(delay=0.2)
     tokens = BearerTokens(signer, 3600)
