@@ -13,11 +13,14 @@ errors becomes the class of its kind (``_kinds``):
 * timeouts: ``Timeout`` (408); the network: ``APIConnectionError``;
 * SageMaker's own failures: ``ServiceUnavailableError`` for its 503,
   ``InternalServerError`` (500) for the rest;
-* the **container** failed (``ModelError``, 424, with a 5xx of its own), or the model
-  failed mid-stream (``ModelStreamError``): ``BadGatewayError`` (502).  SageMaker is a
-  gateway here and its upstream, the model server, failed: that is what 502 means, and
-  what LiteLLM's retries and fallbacks should see (a 424 has no class, and a 4xx
-  would mark a model crash as the caller's mistake).
+* the **container** failed (``ModelError``, with a 5xx of its own): ``APIError`` with
+  SageMaker's status for it, 424 (LiteLLM has no class of that name; a container that
+  refused the request, 4xx of its own, is a ``BadRequestError`` above);
+* the model failed mid-stream (``ModelStreamError``, inside a 200 answer), or its
+  answer cannot be read: ``BadGatewayError`` (502).  SageMaker is a gateway here and
+  its upstream, the model server, failed after answering; LiteLLM wraps a 5xx raised
+  mid-stream in its ``MidStreamFallbackError``, which is what its router's mid-stream
+  fallbacks act on.
 
 Each carries our message (the service's code, status and request id in it), our code
 as ``code`` (``ModelStreamError``'s ``ErrorCode`` first), and our error as
@@ -27,10 +30,15 @@ as ``code`` (``ModelStreamError``'s ``ErrorCode`` first), and our error as
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import httpx
+import openai
 from litellm import exceptions as lite
 
-from ...errors import SageMakerError, ServiceError
+from ...errors import ModelError, SageMakerError, ServiceError
 from .._kinds import Kind, error_code, kind_of
 
 __all__ = ["PROVIDER", "as_litellm"]
@@ -43,36 +51,42 @@ def as_litellm(exc: SageMakerError, model: str) -> Exception:
     kind = kind_of(exc)
     if kind is None:
         return exc
-    message, provider = str(exc), PROVIDER
-    raised: Exception
-    if kind is Kind.RATE_LIMIT:
-        raised = lite.RateLimitError(message=message, llm_provider=provider, model=model)
-    elif kind is Kind.INVALID:
-        raised = lite.BadRequestError(message=message, model=model, llm_provider=provider)
-    elif kind is Kind.CONTEXT_OVERFLOW:
-        raised = lite.ContextWindowExceededError(
-            message=message, model=model, llm_provider=provider
-        )
-    elif kind is Kind.AUTHENTICATION:
-        raised = lite.AuthenticationError(message=message, llm_provider=provider, model=model)
-    elif kind is Kind.PERMISSION:
-        raised = lite.PermissionDeniedError(
-            message=message, llm_provider=provider, model=model, response=_response(403)
-        )
-    elif kind is Kind.NOT_FOUND:
-        raised = lite.NotFoundError(message=message, model=model, llm_provider=provider)
-    elif kind is Kind.TIMEOUT:
-        raised = lite.Timeout(message=message, model=model, llm_provider=provider)
-    elif kind is Kind.CONNECTION:
-        raised = lite.APIConnectionError(message=message, llm_provider=provider, model=model)
-    elif kind is Kind.SERVER and isinstance(exc, ServiceError) and exc.status_code == 503:
-        raised = lite.ServiceUnavailableError(message=message, llm_provider=provider, model=model)
-    elif kind is Kind.SERVER:
-        raised = lite.InternalServerError(message=message, llm_provider=provider, model=model)
-    else:  # Kind.MODEL, Kind.STREAM: the container behind the gateway failed
-        raised = lite.BadGatewayError(message=message, llm_provider=provider, model=model)
+    made: Callable[..., openai.APIError]
+    if kind is Kind.SERVER and isinstance(exc, ServiceError) and exc.status_code == 503:
+        made = lite.ServiceUnavailableError
+    elif kind is Kind.MODEL and isinstance(exc, ModelError):
+        made = _status(exc.status_code)
+    else:
+        made = _CLASSES[kind]
+    raised = made(message=str(exc), llm_provider=PROVIDER, model=model)
     raised.code = error_code(exc)  # openai's APIError has one
     return raised
+
+
+def _status(status: int) -> Callable[..., openai.APIError]:
+    """``APIError`` with ``status`` (for statuses LiteLLM has no class of)."""
+    return functools.partial(lite.APIError, status)
+
+
+def _permission_denied(**fields: Any) -> openai.APIError:
+    """LiteLLM's 403 requires a response to be made."""
+    return lite.PermissionDeniedError(**fields, response=_response(403))
+
+
+_CLASSES: dict[Kind, Callable[..., openai.APIError]] = {
+    Kind.RATE_LIMIT: lite.RateLimitError,
+    Kind.INVALID: lite.BadRequestError,
+    Kind.CONTEXT_OVERFLOW: lite.ContextWindowExceededError,
+    Kind.AUTHENTICATION: lite.AuthenticationError,
+    Kind.PERMISSION: _permission_denied,
+    Kind.NOT_FOUND: lite.NotFoundError,
+    Kind.TIMEOUT: lite.Timeout,
+    Kind.CONNECTION: lite.APIConnectionError,
+    Kind.SERVER: lite.InternalServerError,
+    # the container behind the gateway failed mid-answer, or its answer is unreadable
+    Kind.MODEL: lite.BadGatewayError,
+    Kind.STREAM: lite.BadGatewayError,
+}
 
 
 def _response(status: int) -> httpx.Response:
