@@ -76,25 +76,23 @@ def kind_of(exc: SageMakerError) -> Kind | None:
         return _container_kind(exc)
     if isinstance(exc, ServiceError):
         return _overflow_or(exc, _status_kind(exc))
-    if isinstance(exc, (ParamValidationError, ConfigurationError)):
-        return Kind.INVALID
-    if isinstance(exc, CredentialsError):
-        return Kind.AUTHENTICATION
-    if isinstance(exc, SageMakerTimeoutError):
-        return Kind.TIMEOUT
-    if isinstance(exc, NetworkError):  # StreamInterruptedError included
-        return Kind.CONNECTION
-    if isinstance(exc, InternalStreamFailure):
-        return Kind.SERVER
     if isinstance(exc, ModelOutputError):
         return _overflow_or(exc, Kind.STREAM)
-    if isinstance(exc, StreamError):  # ModelStreamError, ProtocolError
-        return Kind.STREAM
-    if isinstance(exc, DecodeError):  # the model's answer is not what it should be
-        return Kind.MODEL
-    if isinstance(exc, ClientClosedError):
-        return Kind.CONNECTION
-    return None  # UsageError, StreamConsumedError, SessionError: the caller's to fix
+    return next((kind for kinds, kind in _LOCAL if isinstance(exc, kinds)), None)
+
+
+#: Errors raised here rather than answered by the service, first match wins; anything
+#: else (UsageError, StreamConsumedError, SessionError) is the caller's to fix.
+_LOCAL: tuple[tuple[type[SageMakerError] | tuple[type[SageMakerError], ...], Kind], ...] = (
+    ((ParamValidationError, ConfigurationError), Kind.INVALID),
+    (CredentialsError, Kind.AUTHENTICATION),
+    (SageMakerTimeoutError, Kind.TIMEOUT),
+    (NetworkError, Kind.CONNECTION),  # StreamInterruptedError included
+    (InternalStreamFailure, Kind.SERVER),
+    (StreamError, Kind.STREAM),  # ModelStreamError, ProtocolError
+    (DecodeError, Kind.MODEL),  # the model's answer is not what it should be
+    (ClientClosedError, Kind.CONNECTION),
+)
 
 
 def error_code(exc: SageMakerError) -> str | None:

@@ -58,22 +58,26 @@ class ChunkMaker:
             self._text = True
             out.append(AIMessageChunk(content=event.text))
         if event.tool_calls:
-            if self._offset is None:
-                self._offset = int(self._reasoning) + int(self._text)
-            fragments = []
-            for delta in event.tool_calls:
-                first = delta.index not in self._started
-                self._started.add(delta.index)
-                fragments.append(
-                    tool_call_chunk(
-                        name=delta.name if first else None,
-                        args=delta.arguments,
-                        id=delta.id if first else None,
-                        index=self._offset + delta.index,
-                    )
-                )
-            out.append(AIMessageChunk(content="", tool_call_chunks=fragments))
+            out.append(self._tool_chunk(event))
         return out
+
+    def _tool_chunk(self, event: GenerationEvent) -> AIMessageChunk:
+        """Tool-call fragments; the name and id in a call's first fragment only."""
+        if self._offset is None:  # calls are indexed after the reasoning and text blocks
+            self._offset = int(self._reasoning) + int(self._text)
+        fragments = []
+        for delta in event.tool_calls:
+            first = delta.index not in self._started
+            self._started.add(delta.index)
+            fragments.append(
+                tool_call_chunk(
+                    name=delta.name if first else None,
+                    args=delta.arguments,
+                    id=delta.id if first else None,
+                    index=self._offset + delta.index,
+                )
+            )
+        return AIMessageChunk(content="", tool_call_chunks=fragments)
 
     def last(self, final: Generation, metadata: Mapping[str, Any]) -> AIMessageChunk:
         """The closing chunk: finish reason, the model's name, the usage."""

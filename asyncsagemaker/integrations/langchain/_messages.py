@@ -38,14 +38,19 @@ def _cleaned(message: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(content, list):
         return message
     if role == "user":
-        parts = [part for part in content if _part_type(part) in _USER_PARTS]
-        if all(_part_type(part) == "text" for part in parts):
-            return {**message, "content": _joined(parts, "")}
-        return {**message, "content": parts}
+        return {**message, "content": _user_content(content)}
     text = _joined(content, "\n" if role == "tool" else "")
     if role == "assistant" and not text and message.get("tool_calls"):
         return {**message, "content": None}
     return {**message, "content": text}
+
+
+def _user_content(content: list[Any]) -> str | list[Any]:
+    """The parts containers take; text alone as one string."""
+    parts = [part for part in content if _part_type(part) in _USER_PARTS]
+    if all(_part_type(part) == "text" for part in parts):
+        return _joined(parts, "")
+    return parts
 
 
 def _part_type(part: Any) -> str | None:

@@ -189,13 +189,7 @@ class ChatSageMaker(BaseChatModel):
             **{member: getattr(self, member) for member in _MEMBERS},
         }
         arguments.update((key, value) for key, value in fields.items() if value is not None)
-        for key, value in kwargs.items():
-            if key.startswith("ls_") or key == "stream":  # LangSmith's and LangChain's own
-                continue
-            if key == "tool_choice":
-                value = openai_tool_choice(value)
-            if value is not None:
-                arguments[key] = value
+        arguments.update(_call_keywords(kwargs))
         return {
             "endpoint_name": self.endpoint_name,
             "messages": openai_messages(messages),
@@ -314,6 +308,18 @@ def _client_maker(model: weakref.ref[ChatSageMaker]) -> Callable[[], SageMakerRu
 
 def _secret(value: SecretStr | None) -> str | None:
     return None if value is None else value.get_secret_value()
+
+
+def _call_keywords(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A call's keywords for the chat call, LangSmith's and LangChain's own left out."""
+    keywords = {}
+    for key, value in kwargs.items():
+        if key.startswith("ls_") or key == "stream":
+            continue
+        chosen = openai_tool_choice(value) if key == "tool_choice" else value
+        if chosen is not None:
+            keywords[key] = chosen
+    return keywords
 
 
 def _model_name(value: Any) -> str | None:

@@ -54,15 +54,7 @@ def openai_messages(
 
 def _message(message: Mapping[str, Any]) -> list[dict[str, Any]]:
     blocks: Sequence[Mapping[str, Any]] = message.get("content") or []
-    out: list[dict[str, Any]] = []
-    images: list[dict[str, Any]] = []
-    for block in blocks:
-        if "toolResult" in block:
-            tool, pictures = _tool_message(block["toolResult"])
-            out.append(tool)
-            images += pictures
-    if images:
-        out.append({"role": "user", "content": images})
+    out = _tool_results(blocks)
     parts = [part for block in blocks if (part := _part(block)) is not None]
     calls = [_call(block["toolUse"]) for block in blocks if "toolUse" in block]
     formatted: dict[str, Any] = {"role": message.get("role", "user")}
@@ -72,6 +64,21 @@ def _message(message: Mapping[str, Any]) -> list[dict[str, Any]]:
         formatted["tool_calls"] = calls
     if parts or calls:
         out.append(formatted)
+    return out
+
+
+def _tool_results(blocks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The ``tool`` messages of ``blocks`` (first, as the containers expect them), then
+    a user message with the images they returned, if any."""
+    out: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
+    for block in blocks:
+        if "toolResult" in block:
+            tool, pictures = _tool_message(block["toolResult"])
+            out.append(tool)
+            images += pictures
+    if images:
+        out.append({"role": "user", "content": images})
     return out
 
 
