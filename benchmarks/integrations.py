@@ -60,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 
 REGION = "us-east-1"
 KEYS = {"aws_access_key_id": "AKIDBENCH", "aws_secret_access_key": "benchmark-secret"}
+POOL = 200  # connections: every client holds all the streams open at once
 WARMUP = 10
 TICK = 0.001
 PROMPT = "Hi"
@@ -80,10 +81,18 @@ Call = Callable[[], Awaitable[str]]
 # -- the clients (each run in a worker process) ----------------------------------------
 
 
+def _config() -> Any:
+    from asyncsagemaker import Config
+
+    return Config(max_pool_connections=POOL)
+
+
 async def ours_langchain(url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
     from asyncsagemaker.integrations.langchain import ChatSageMaker
 
-    model = ChatSageMaker(endpoint_name="demo", endpoint_url=url, region_name=REGION, **KEYS)
+    model = ChatSageMaker(
+        endpoint_name="demo", endpoint_url=url, region_name=REGION, config=_config(), **KEYS
+    )
 
     async def call() -> str:
         return "".join([str(chunk.content) async for chunk in model.astream(PROMPT)])
@@ -120,7 +129,7 @@ async def theirs_langchain(url: str) -> tuple[Call, Callable[[], Awaitable[None]
         "sagemaker-runtime",
         region_name=REGION,
         endpoint_url=url,
-        config=Config(max_pool_connections=200),
+        config=Config(max_pool_connections=POOL),
         **KEYS,
     )
     model = ChatSagemakerEndpoint(
@@ -151,7 +160,9 @@ async def _strands_text(events: AsyncIterator[Any]) -> str:
 async def ours_strands(url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
     from asyncsagemaker.integrations.strands import SageMakerModel
 
-    model = SageMakerModel(endpoint_name="demo", endpoint_url=url, region_name=REGION, **KEYS)
+    model = SageMakerModel(
+        endpoint_name="demo", endpoint_url=url, region_name=REGION, config=_config(), **KEYS
+    )
 
     async def call() -> str:
         return await _strands_text(model.stream(STRANDS_MESSAGES))
@@ -168,7 +179,7 @@ async def theirs_strands(url: str) -> tuple[Call, Callable[[], Awaitable[None]]]
     model = SageMakerAIModel(
         endpoint_config={"endpoint_name": "demo", "region_name": REGION},
         payload_config={"max_tokens": 100, "stream": True},
-        boto_client_config=Config(max_pool_connections=200),
+        boto_client_config=Config(max_pool_connections=POOL),
     )
 
     async def call() -> str:
@@ -185,7 +196,9 @@ async def ours_litellm(url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
 
     from asyncsagemaker.integrations.litellm import SageMakerLLM, register
 
-    provider = register(SageMakerLLM(endpoint_url=url, region_name=REGION, **KEYS))
+    provider = register(
+        SageMakerLLM(endpoint_url=url, region_name=REGION, config=_config(), **KEYS)
+    )
 
     async def call() -> str:
         stream = await litellm.acompletion(
@@ -202,7 +215,7 @@ async def ours_litellm_provider(url: str) -> tuple[Call, Callable[[], Awaitable[
     """The provider's ``astreaming`` as LiteLLM's wrapper calls it, without the wrapper."""
     from asyncsagemaker.integrations.litellm import SageMakerLLM
 
-    provider = SageMakerLLM(endpoint_url=url, region_name=REGION, **KEYS)
+    provider = SageMakerLLM(endpoint_url=url, region_name=REGION, config=_config(), **KEYS)
 
     async def call() -> str:
         chunks = provider.astreaming(  # the arguments LiteLLM passes a custom provider
@@ -324,13 +337,18 @@ async def burst(name: str, url: str, calls: int, ramp: float = 0.0) -> dict[str,
     }
 
 
-def worker(name: str, url: str, calls: int, ramp: float) -> None:
+def worker(name: str, url: str, calls: int, ramp: float, loop: str = "asyncio") -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch at import
     for key, value in KEYS.items():
         os.environ[key.upper()] = value
     os.environ["AWS_DEFAULT_REGION"] = REGION
     try:
-        result = asyncio.run(burst(name, url, calls, ramp))
+        if loop == "uvloop":
+            import uvloop
+
+            result = uvloop.run(burst(name, url, calls, ramp))
+        else:
+            result = asyncio.run(burst(name, url, calls, ramp))
     except Exception as exc:  # a peer that cannot run here: say why, in one line
         result = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"}
     print(json.dumps(result), flush=True)
@@ -434,11 +452,12 @@ def main() -> None:
         help="seconds over which the calls of the "
         "second column arrive (default 0.2); the first column starts them all at once",
     )
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.url, args.calls, args.ramp)
+        worker(args.worker, args.url, args.calls, args.ramp, args.loop)
         return
     rounds = 1 if args.quick else args.rounds
     chosen = [
