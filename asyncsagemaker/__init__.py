@@ -57,8 +57,8 @@ if TYPE_CHECKING:
     from ._sessions import StatefulSession
     from ._stats import StreamStats
     from ._stream import ResponseStream
+    from ._stream_call import StreamCall
     from .formats import ToolCall, ToolCallDelta
-from ._stream_call import StreamCall
 
 _HOMES = {
     "BidiPart": "._bidi.events",

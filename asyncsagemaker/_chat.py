@@ -3,40 +3,12 @@ operation (to the call), and the rest (model parameters for the body)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from .errors import ParamValidationError
 
-__all__ = ["chosen_keywords", "refuse_built", "split_chat_arguments"]
-
-
-def chosen_keywords(
-    max_tokens: int | None,
-    temperature: float | None,
-    top_p: float | None,
-    stop: str | Sequence[str] | None,
-    tools: Sequence[Mapping[str, Any]] | None,
-    tool_choice: str | Mapping[str, Any] | None,
-    parallel_tool_calls: bool | None,
-    response_format: Mapping[str, Any] | None,
-    reasoning_effort: str | None,
-    extra_body: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """The keywords every chat method names (sampling, agent options, ``extra_body``),
-    for ``formats.chat_body``, which leaves out those that are ``None``."""
-    return {
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        "top_p": top_p,
-        "stop": stop,
-        "tools": tools,
-        "tool_choice": tool_choice,
-        "parallel_tool_calls": parallel_tool_calls,
-        "response_format": response_format,
-        "reasoning_effort": reasoning_effort,
-        "extra_body": extra_body,
-    }
+__all__ = ["refuse_built", "split_chat_arguments"]
 
 
 def refuse_built(kwargs: dict[str, Any]) -> None:
@@ -60,6 +32,8 @@ def split_chat_arguments(
     ``body`` is the one member a chat call builds itself, so it is refused here, and
     so is ``stream``, which the method chooses (``chat_stream`` streams, ``chat`` not).
     """
+    if not kwargs:
+        return {}, {}
     members = set(call_members)
     refuse_built(kwargs)
     call = {key: value for key, value in kwargs.items() if key in members}

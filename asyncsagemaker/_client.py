@@ -33,7 +33,7 @@ from ._auth.bearer import (
     region_of_host,
     say_cut,
 )
-from ._chat import chosen_keywords, split_chat_arguments
+from ._chat import split_chat_arguments
 from ._config import Config, check_endpoint_url, check_region
 from ._core import Core, Ready
 from ._openai_route import (
@@ -46,8 +46,6 @@ from ._openai_route import (
     route_arguments,
 )
 from ._operations import Operation
-from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
-from ._sessions import StatefulSession, parse_new_session_id
 from ._stream import ResponseStream
 from ._stream_call import StreamCall
 from ._telemetry.front import Telemetry
@@ -60,13 +58,19 @@ from .errors import (
     ServiceError,
     UsageError,
 )
-from .formats import Generation, TokenFormat, chat_body, parse_generation
 
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
 
     from ._bidi.call import BidiSide, DuplexCall
     from ._bidi.events import BidiPart
+    from ._responses import AsyncInferenceResponse, InvokeEndpointResponse
+    from ._sessions import StatefulSession
+    from .formats import Generation, TokenFormat
+
+# Sessions, whole answers and the token formats are imported by the calls that use
+# them, so that a process that only streams parts never loads them (docs/architecture.md,
+# "Cold start").
 
 __all__ = ["SageMakerRuntime"]
 
@@ -191,6 +195,8 @@ class SageMakerRuntime:
         ``close_body`` (when given).  ``call_kwargs`` (``inference_component_name``...)
         go to every call.  See docs/sessions.md.
         """
+        from ._sessions import StatefulSession
+
         return StatefulSession(
             _SessionCalls(self),
             endpoint_name,
@@ -258,13 +264,13 @@ class SageMakerRuntime:
         endpoint_name: str,
         component: str | None,
         body: dict[str, Any],
+        data: bytes,
         started: float,
     ) -> tuple[RawResponse, Observer]:
         """Send a Chat Completions body to the route until a 2xx answer's headers arrive."""
         url = self._route_urls.get((endpoint_name, component))
         if url is None:
             url = self._route_url(ready, endpoint_name, component)
-        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         ready.operations["InvokeEndpoint"].members["body"].check(data)  # at most 6 MiB
         if self._gate.full():  # a burst of calls: start a few per turn of the loop
             await self._gate.wait()
@@ -405,7 +411,9 @@ class SageMakerRuntime:
         a bearer token instead (only ``inference_component_name`` of those members; see
         docs/openai-route.md).
         """
-        chosen = chosen_keywords(
+        from .formats._chat_options import chat_options
+
+        chosen = chat_options(
             max_tokens,
             temperature,
             top_p,
@@ -431,8 +439,11 @@ class SageMakerRuntime:
         ready = self._core.ready or await self._core.get_ready()
         operation = ready.operations["InvokeEndpointWithResponseStream"]
         call, model_params = split_chat_arguments(kwargs, operation.kwargs)
-        body = chat_body(messages, **sampling, stream=True, **model_params)
-        return await self._open_stream(endpoint_name, {**call, "body": body}, "openai", body)
+        from .formats._chat_body import built_chat_body
+
+        body, data = built_chat_body(messages, sampling, model_params, stream=True)
+        params = {**call, "body": data, "content_type": call.get("content_type") or _JSON}
+        return await self._open_stream(endpoint_name, params, "openai", body)
 
     _open_chat_stream.__qualname__ = "SageMakerRuntime.chat_stream"
 
@@ -445,9 +456,13 @@ class SageMakerRuntime:
     ) -> ResponseStream:
         ready = self._core.ready or await self._core.get_ready()
         component, model_params = route_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
-        body = chat_body(messages, **sampling, stream=True, **model_params)
+        from .formats._chat_body import built_chat_body
+
+        body, data = built_chat_body(messages, sampling, model_params, stream=True)
         started = time.monotonic()
-        response, observer = await self._send_route(ready, endpoint_name, component, body, started)
+        response, observer = await self._send_route(
+            ready, endpoint_name, component, body, data, started
+        )
         return ResponseStream(
             response,
             ROUTE_ANSWER,
@@ -481,7 +496,9 @@ class SageMakerRuntime:
 
         The same body, keywords and ``route`` as :meth:`chat_stream`, without streaming.
         """
-        chosen = chosen_keywords(
+        from .formats._chat_options import chat_options
+
+        chosen = chat_options(
             max_tokens,
             temperature,
             top_p,
@@ -507,9 +524,12 @@ class SageMakerRuntime:
         """``chat(route="openai")``: the whole ``chat.completion`` as a Generation."""
         ready = self._core.ready or await self._core.get_ready()
         component, model_params = route_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
-        body = chat_body(messages, **sampling, stream=False, **model_params)
+        from .formats import parse_generation
+        from .formats._chat_body import built_chat_body
+
+        body, data = built_chat_body(messages, sampling, model_params, stream=False)
         response, observer = await self._send_route(
-            ready, endpoint_name, component, body, time.monotonic()
+            ready, endpoint_name, component, body, data, time.monotonic()
         )
         request_id = response.headers.get("x-amzn-RequestId")
         try:
@@ -540,9 +560,13 @@ class SageMakerRuntime:
         """``chat()``; ``on_answer`` sees the raw answer first (a session takes its id)."""
         ready = self._core.ready or await self._core.get_ready()
         call, model_params = split_chat_arguments(kwargs, ready.operations["InvokeEndpoint"].kwargs)
-        body = chat_body(messages, **sampling, stream=False, **model_params)
+        from .formats import parse_generation
+        from .formats._chat_body import built_chat_body
+
+        body, encoded = built_chat_body(messages, sampling, model_params, stream=False)
+        params = {**call, "body": encoded, "content_type": call.get("content_type") or _JSON}
         response, operation, data, observer = await self._call(
-            "InvokeEndpoint", endpoint_name, {**call, "body": body}, body
+            "InvokeEndpoint", endpoint_name, params, body
         )
         answer = _invoke_endpoint_response(operation, response, data)
         try:
@@ -642,6 +666,8 @@ class SageMakerRuntime:
         )
         observer.ended()
         attributes = operation.response_attributes(response.headers)
+        from ._responses import AsyncInferenceResponse
+
         return AsyncInferenceResponse(
             inference_id=_inference_id(data),
             output_location=attributes.get("output_location"),
@@ -736,7 +762,7 @@ class _SessionCalls:
     def __init__(self, client: SageMakerRuntime) -> None:
         self._client = client
 
-    async def members(self, operation: str) -> list[str]:
+    async def members(self, operation: str) -> frozenset[str]:
         core = self._client._core
         ready = core.ready or await core.get_ready()
         return ready.operations[operation].kwargs
@@ -769,6 +795,9 @@ class _SessionCalls:
 
 _ROUTE_URLS_KEPT = 256
 
+#: A chat body's content type, unless the call names one.
+_JSON = "application/json"
+
 #: Added to every HTTP/1.1 request after signing: the body as sent, never compressed.
 _UNSIGNED: Mapping[str, str] = {"Accept-Encoding": "identity"}
 
@@ -777,6 +806,8 @@ def _invoke_endpoint_response(
     operation: Operation, response: RawResponse, data: bytes
 ) -> InvokeEndpointResponse:
     attributes = operation.response_attributes(response.headers)
+    from ._responses import InvokeEndpointResponse
+
     new_session_id, expires_at = _new_session(attributes.get("new_session_id"))
     return InvokeEndpointResponse(
         body=data,
@@ -800,6 +831,8 @@ def _new_session(header: str | None) -> tuple[str | None, datetime | None]:
     """
     if header is None:
         return None, None
+    from ._sessions import parse_new_session_id
+
     try:
         return parse_new_session_id(header)
     except SageMakerError:

@@ -249,11 +249,24 @@ class Config:
         )
 
 
+#: The TLS context of each CA bundle, by path and the file's size and time: made once
+#: per process, not per client (loading a store of the system's size is ~300 M
+#: instructions).
+_CONTEXTS: dict[tuple[str, int, int], ssl.SSLContext] = {}
+
+
 def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext | None:
+    """The context trusting ``ca_bundle``; ``None`` for the system's store, which aiohttp
+    already loaded when imported (its default verified context serves every client)."""
     if not ca_bundle:
         return None
     try:
-        return ssl.create_default_context(cafile=ca_bundle)
+        stat = os.stat(ca_bundle)
+        key = (ca_bundle, stat.st_size, stat.st_mtime_ns)
+        context = _CONTEXTS.get(key)
+        if context is None:
+            context = _CONTEXTS[key] = ssl.create_default_context(cafile=ca_bundle)
+        return context
     except (OSError, ssl.SSLError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise ConfigurationError(

@@ -24,11 +24,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import botocore
-import botocore.session
 from botocore.credentials import Credentials, ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError
 
 from ._auth.credentials import CredentialSource
+from ._auth.profile import Profile, data_loader, open_profile
 from ._auth.sigv4 import RequestSigner
 from ._config import Config, Settings
 from ._deadline import Deadline
@@ -78,13 +78,21 @@ _OPERATIONS: dict[str, dict[str, Operation]] = {}  # per botocore version
 _NO_HEADERS: Mapping[str, str] = {}
 
 
-def _operations(session: Any) -> dict[str, Operation]:
-    """The service model's operations, read once per process (per botocore version)."""
+def _operations(session: Any, loader: Any) -> dict[str, Operation]:
+    """The service model's operations, read once per process (per botocore version).
+
+    A botocore ``Session`` given to the client makes the model (its handlers may
+    change it); otherwise it is read with ``loader``, as a ``Session`` reads it.
+    """
     cached = _OPERATIONS.get(botocore.__version__)
     if cached is None:
-        cached = _OPERATIONS[botocore.__version__] = load_operations(
-            session.get_service_model(SERVICE_NAME)
-        )
+        if isinstance(session, Profile):
+            from botocore.model import ServiceModel
+
+            model = ServiceModel(loader.load_service_model(SERVICE_NAME, "service-2"), SERVICE_NAME)
+        else:
+            model = session.get_service_model(SERVICE_NAME)
+        cached = _OPERATIONS[botocore.__version__] = load_operations(model)
     return cached
 
 
@@ -172,12 +180,18 @@ class Core:
         """Everything that reads files: runs in a worker thread, once per client."""
         redact_library_logs()  # botocore's parser logs the error bodies it reads
         try:
-            session = self._botocore_session or botocore.session.Session(profile=self._profile_name)
+            # botocore's Session only when given one: a Profile reads the same settings
+            # and credentials without botocore's client machinery (see _auth.profile)
+            session = self._botocore_session or open_profile(self._profile_name)
             region = self.region_name or session.get_config_variable("region")
-            operations = _operations(session)
+            if isinstance(session, Profile):
+                loader = data_loader(session.get_config_variable("data_path"))
+            else:
+                loader = session.get_component("data_loader")
+            operations = _operations(session, loader)
             config = self.config
             base_url = resolve_endpoint_url(
-                session.get_component("data_loader"),
+                loader,
                 region,
                 use_fips=config.use_fips_endpoint,
                 use_dualstack=config.use_dualstack_endpoint,
@@ -192,8 +206,10 @@ class Core:
             operations=operations,
             settings=settings,
             signer=RequestSigner(settings.region),
-            credentials=CredentialSource(
-                (lambda: keys) if keys is not None else session.get_credentials
+            credentials=(
+                CredentialSource(session.get_credentials)
+                if keys is None
+                else CredentialSource.of(keys)
             ),
             retry=RetryPolicy(
                 settings.retry_mode, settings.max_attempts, config.backoff_base, config.max_backoff

@@ -28,8 +28,6 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import anyio
-
 from .errors import DeadlineExceededError, ReadTimeoutError, SageMakerError
 
 __all__ = ["Deadline", "Sweeper", "Watchdog"]
@@ -67,6 +65,8 @@ class Deadline:
         if self.at is None:
             yield
             return
+        import anyio  # only a call with a total_timeout needs it
+
         cancel_scope = None
         try:
             with anyio.fail_after(self.remaining()) as cancel_scope:

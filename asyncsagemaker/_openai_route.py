@@ -105,6 +105,8 @@ def route_arguments(
     have no place on this route and are refused, by name.  Every other keyword is
     a model parameter in the body, as on the invoke route.
     """
+    if not kwargs:
+        return None, {}
     refuse_built(dict(kwargs))
     members = set(invoke_members) - {"body"}
     refused = sorted(

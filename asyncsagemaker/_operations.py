@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import functools
 import json
 import re
@@ -155,9 +154,10 @@ class Operation:
         default_factory=dict, repr=False, compare=False
     )
 
-    @property
-    def kwargs(self) -> list[str]:
-        return [m.kwarg for m in self.members.values() if m.location != "uri"]
+    @functools.cached_property
+    def kwargs(self) -> frozenset[str]:
+        """The keyword arguments a call takes (not the endpoint name), read once."""
+        return frozenset(m.kwarg for m in self.members.values() if m.location != "uri")
 
     def prepare(self, endpoint_name: str, params: Mapping[str, Any]) -> PreparedRequest:
         """Validate the call's arguments (``None`` meaning not given) and lay them out.
@@ -237,6 +237,8 @@ class Operation:
         if snake != key and snake in valid:
             hint = f"; did you mean {snake}= (keyword arguments are snake_case)?"
         else:
+            import difflib  # a refusal's hint only
+
             close = difflib.get_close_matches(key, valid, n=1)
             if close:
                 hint = f"; did you mean {close[0]}=?"

@@ -37,11 +37,6 @@ import random
 import time
 from collections.abc import Iterator
 
-import anyio
-from botocore.retries.adaptive import RateClocker
-from botocore.retries.bucket import Clock
-from botocore.retries.throttling import CubicCalculator
-
 from ._deadline import Deadline
 from ._telemetry.hooks import NO_OBSERVER, Observer
 from .errors import (
@@ -102,6 +97,11 @@ class _AdaptiveRateLimiter:
     """Client-side send-rate limit that backs off after throttling (CUBIC), async."""
 
     def __init__(self) -> None:
+        # botocore's retry package only in adaptive mode (5 M instructions to import)
+        from botocore.retries.adaptive import RateClocker
+        from botocore.retries.bucket import Clock
+        from botocore.retries.throttling import CubicCalculator
+
         self._clock = Clock()
         self._rate_clocker = RateClocker(self._clock)
         self._cubic = CubicCalculator(starting_max_rate=0, start_time=self._clock.current_time())
@@ -116,6 +116,8 @@ class _AdaptiveRateLimiter:
         wait = self._next_send - now
         self._next_send = max(now, self._next_send) + 1.0 / max(self._rate, 0.5)
         if wait > 0:
+            import anyio
+
             await anyio.sleep(wait)
 
     def record(self, throttled: bool) -> None:
@@ -254,6 +256,8 @@ class Attempt:
         """Sleep the backoff chosen after the previous attempt, then the rate limit."""
         policy, run = self._policy, self._run
         if run.delay:
+            import anyio  # only a backoff needs it
+
             await anyio.sleep(run.delay)
             run.delay = 0.0
         if policy.limits_rate:

@@ -24,7 +24,6 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._chat import chosen_keywords
 from ._stream_call import StreamCall
 from .errors import ParamValidationError, SessionClosedError, SessionError, UsageError
 
@@ -263,7 +262,9 @@ class StatefulSession:
         **kwargs: Any,
     ) -> Generation:
         """``client.chat`` in the session; the first call opens it."""
-        chosen = chosen_keywords(
+        from .formats._chat_options import chat_options
+
+        chosen = chat_options(
             max_tokens,
             temperature,
             top_p,
@@ -312,7 +313,9 @@ class StatefulSession:
     ) -> StreamCall:
         """``client.chat_stream`` in the session (opened first as for a stream)."""
         _refuse_session_id(kwargs)
-        chosen = chosen_keywords(
+        from .formats._chat_options import chat_options
+
+        chosen = chat_options(
             max_tokens,
             temperature,
             top_p,

@@ -31,11 +31,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._events import exception_from_event
-from ._stats import StreamStats
 from ._telemetry.hooks import NO_OBSERVER, Observer
 from ._transports.base import RawResponse
-from .codecs import UnicodeErrors, check_errors
 from .errors import (
     NetworkError,
     ProtocolError,
@@ -45,17 +42,22 @@ from .errors import (
     StreamInterruptedError,
 )
 from .eventstream import Decoder, Headers
-from .formats import (
-    Generation,
-    GenerationAccumulator,
-    GenerationEvent,
-    TokenDecoder,
-    TokenFormat,
-    check_format,
-)
 
 if TYPE_CHECKING:
-    from .codecs import ServerSentEvent
+    from ._stats import StreamStats
+    from .codecs import ServerSentEvent, UnicodeErrors
+    from .formats import (
+        Generation,
+        GenerationAccumulator,
+        GenerationEvent,
+        TokenDecoder,
+        TokenFormat,
+    )
+
+# What only some streams use is imported when first used: the token formats (a view
+# of tokens or events, final()), the codecs (a text view), the statistics and the
+# exception events, so that a process whose streams are read as parts never loads
+# them (docs/architecture.md, "Cold start").
 
 __all__ = ["RETAINED_BYTES", "ResponseStream"]
 
@@ -293,6 +295,8 @@ class ResponseStream:
         message_type = headers.get(":message-type", "event")
         if message_type == "event":
             return headers.get(":event-type") == "PayloadPart"
+        from ._events import exception_from_event
+
         raise exception_from_event(headers, payload)
 
     def _failed(self, exc: SageMakerError) -> SageMakerError:
@@ -369,6 +373,8 @@ class ResponseStream:
     @property
     def stats(self) -> StreamStats:
         """Time to first part, parts, bytes and duration (``None`` while unknown)."""
+        from ._stats import StreamStats
+
         first = self._first_part_at
         ended = self._ended_at
         return StreamStats(
@@ -435,6 +441,8 @@ class ResponseStream:
                 f"final() cannot decode this stream: more than {RETAINED_BYTES} bytes were "
                 "read through a bytes or text view; read it with tokens() or events() instead"
             )
+        from .formats import GenerationAccumulator, TokenDecoder
+
         events = GenerationAccumulator()
         if not self._retained:
             return events
@@ -476,6 +484,8 @@ class ResponseStream:
         self, decoder: TokenDecoder, texts: bool
     ) -> AsyncGenerator[GenerationEvent | str, None]:
         """Events (or choice 0's texts) of a token format; each one is kept for ``final()``."""
+        from .formats import GenerationAccumulator
+
         events = self._events = GenerationAccumulator()
         self._retained = None  # the events are kept instead
         add = events.add
@@ -500,7 +510,7 @@ class ResponseStream:
 
     def text(self, errors: UnicodeErrors = "strict") -> AsyncIterator[str]:
         """The answer as text, decoded as UTF-8 safely across part boundaries."""
-        from .codecs import TextDecoder
+        from .codecs import TextDecoder, check_errors
 
         return self._start_view(self._through(_Pieces(TextDecoder(errors=check_errors(errors)))))
 
@@ -529,6 +539,8 @@ class ResponseStream:
         ``format`` defaults to the stream's (``"auto"``, or ``"openai"`` for
         ``chat_stream``); a name that is not a format is refused at once.
         """
+        from .formats import TokenDecoder, check_format
+
         decoder = TokenDecoder(format=check_format(format or self.format))
         return self._start_view(self._generation(decoder, texts=True))
 
@@ -536,6 +548,8 @@ class ResponseStream:
         """One :class:`GenerationEvent` per generated piece of every choice, in arrival
         order: text, reasoning, tool-call fragments, token id, log-probability, special,
         finish reason, usage, the server's record (see formats)."""
+        from .formats import TokenDecoder, check_format
+
         decoder = TokenDecoder(format=check_format(format or self.format))
         return self._start_view(self._generation(decoder, texts=False))
 

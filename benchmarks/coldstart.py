@@ -22,6 +22,15 @@ counted with valgrind's callgrind (repeatable on a busy machine): a run per phas
 that stops there (``os._exit``) and a whole run; wall times are medians of runs
 interleaved across the rows (noisy on a shared machine; the ratios matter).
 
+Every row imports compiled bytecode, as an installed package does (pip compiles it
+at install; a checkout writes it at its first run): the children keep their
+``.pyc`` files under one temporary ``PYTHONPYCACHEPREFIX``, written by an untimed
+warm-up run of each row, so the checkouts measured are never written to.
+``--no-bytecode`` measures as a first run after a fresh checkout instead: no
+``.pyc`` is written, and a checkout without ``__pycache__`` folders is compiled
+from source in every run (about 190 M instructions for what a first call of ours
+imports), while installed packages keep theirs.
+
 The command line's first token is measured too: ``asyncsagemaker invoke ... --stream``
 to its first byte on stdout, against the AWS CLI v1 (``aws sagemaker-runtime
 invoke-endpoint``, its nearest: v1 has no command for event streams; when ``aws`` is
@@ -31,6 +40,7 @@ installed) and a boto3 script.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -140,6 +150,10 @@ FLOOR = "floor"
 OURS = "asyncsagemaker"
 
 
+#: Where the children keep their bytecode (None: ``--no-bytecode``); set by main().
+PYCACHE: Path | None = None
+
+
 def _program(name: str) -> str:
     return PROGRAMS[name] % {"akid": AKID, "secret": SECRET, "region": REGION}
 
@@ -156,8 +170,12 @@ def _env(root: Path) -> dict[str, str]:
         AWS_SECRET_ACCESS_KEY=SECRET,
         AWS_DEFAULT_REGION=REGION,
         PYTHONHASHSEED="0",
-        PYTHONDONTWRITEBYTECODE="1",
     )
+    if PYCACHE is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:  # (a PYTHONDONTWRITEBYTECODE inherited would leave the prefix empty)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     return env
 
@@ -194,6 +212,7 @@ def wall_run(name: str, url: str, root: Path) -> dict[str, float]:
         capture_output=True,
         text=True,
         env=_env(root),
+        cwd=root,  # a child's sys.path starts with its directory: the checkout measured
         timeout=120,
         check=False,
     )
@@ -217,8 +236,9 @@ def instructions(name: str, url: str, root: Path, until: str) -> int:
             sys.executable, "-c", _program(name), url, "-" if until == "exit" else until,
         ]  # fmt: skip
         proc = subprocess.run(
-            command, capture_output=True, text=True, env=_env(root), timeout=900, check=False
-        )
+            command, capture_output=True, text=True, env=_env(root), cwd=root, timeout=900,
+            check=False,
+        )  # fmt: skip
         if proc.returncode:
             raise RuntimeError(f"{name} under callgrind failed:\n{proc.stderr[-2000:]}")
         for line in Path(out.name).read_text().splitlines():
@@ -260,7 +280,9 @@ def _cli_commands(url: str) -> dict[str, list[str]]:
 def first_byte(command: list[str], root: Path) -> float:
     """Seconds from starting ``command`` to its first byte on standard output."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(root))
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(root), cwd=root
+    )
     assert proc.stdout is not None
     got = proc.stdout.read(1)
     elapsed = time.perf_counter() - started
@@ -300,12 +322,26 @@ COUNTED: dict[str, dict[str, int]] = {}
 
 
 def main() -> None:
+    global PYCACHE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="wall runs per row (default 5)")
     parser.add_argument("--no-instructions", action="store_true", help="skip callgrind")
     parser.add_argument("--before", type=Path, help="also measure this checkout's client")
     parser.add_argument("--rows", help=f"comma-separated subset of {', '.join(PROGRAMS)}")
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="write no .pyc: a checkout without __pycache__ is compiled in every run",
+    )
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        if not args.no_bytecode:
+            PYCACHE = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pycache-")))
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Every row, then the command lines, as ``args`` say."""
     rows: list[tuple[str, str, Path]] = [
         (name, name, ROOT) for name in (args.rows.split(",") if args.rows else PROGRAMS)
     ]
@@ -333,6 +369,8 @@ def main() -> None:
         print("\nThe command line's first token (first byte on stdout; median of "
               f"{args.runs})")  # fmt: skip
         commands = _cli_commands(url)
+        for command in commands.values():  # a warm-up: the .pyc files of the commands
+            first_byte(command, ROOT)
         times: dict[str, list[float]] = {label: [] for label in commands}
         for _ in range(args.runs):
             for label, command in commands.items():

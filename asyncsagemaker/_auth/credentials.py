@@ -42,6 +42,15 @@ class CredentialSource:
         self._refresh: asyncio.Future[ReadOnlyCredentials] | None = None
         self._advisory_after = 0.0  # monotonic time before which no advisory refresh
 
+    @classmethod
+    def of(cls, credentials: Credentials) -> CredentialSource:
+        """Explicit keys: nothing to resolve or refresh, so no trip to a worker thread."""
+        source = cls(lambda: credentials)
+        source._credentials = credentials
+        if not isinstance(credentials, RefreshableCredentials):
+            source._frozen = credentials.get_frozen_credentials()
+        return source
+
     def fresh(self) -> ReadOnlyCredentials | None:
         """The credentials to use now without waiting, or None if the caller must wait."""
         frozen = self._frozen

@@ -66,7 +66,7 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         "--tokens",
         choices=_TOKEN_FORMATS,
         metavar="FORMAT",
-        help=f"--stream, reading tokens as FORMAT: {', '.join(_TOKEN_FORMATS)}",
+        help="--stream, reading tokens as FORMAT: %(choices)s",
     )
     parser.add_argument(
         "--retries",

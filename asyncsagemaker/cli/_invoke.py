@@ -22,11 +22,9 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
-
-import anyio
+from typing import Any, TextIO, overload
 
 from .._client import SageMakerRuntime
 from ..errors import (
@@ -40,7 +38,6 @@ from ..errors import (
     ServiceError,
     StreamError,
 )
-from ..formats import FORMATS, WIRE_FORMATS
 
 __all__ = [
     "EXIT_CODES",
@@ -65,7 +62,39 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (SageMakerError, 1),
 )
 _INTERRUPTED = 130
-_TOKEN_FORMATS = ("auto", *FORMATS)
+
+
+class _FormatNames(Sequence[str]):
+    """Format names for ``choices=``, taken from ``formats`` when argparse first reads them.
+
+    The token formats are imported by a command that uses them (or shows its help),
+    not by every command line that has a ``--tokens`` option.
+    """
+
+    def __init__(self, pick: Callable[[Any], tuple[str, ...]]) -> None:
+        self._pick = pick
+        self._names: tuple[str, ...] | None = None
+
+    def _get(self) -> tuple[str, ...]:
+        if self._names is None:
+            from .. import formats
+
+            self._names = self._pick(formats)
+        return self._names
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._get()[index]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+_TOKEN_FORMATS = _FormatNames(lambda formats: ("auto", *formats.FORMATS))
+_WIRE_FORMATS = _FormatNames(lambda formats: tuple(formats.WIRE_FORMATS))
 #: Library words in error messages, and what a command-line user types instead.
 _CLI_WORDS = (
     ("pass region_name=..., or set", "use --region REGION, or set"),
@@ -109,8 +138,7 @@ def add_invoke_arguments(parser: argparse.ArgumentParser) -> None:
         const="auto",
         choices=_TOKEN_FORMATS,
         metavar="FORMAT",
-        help=f"stream and print text tokens; FORMAT is one of {', '.join(_TOKEN_FORMATS)} "
-        "(default auto)",
+        help="stream and print text tokens; FORMAT is one of %(choices)s (default auto)",
     )
     parser.add_argument("--content-type", help="the body's MIME type")
     parser.add_argument("--accept", help="the MIME type wanted back")
@@ -161,7 +189,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
         "is then in the vllm-chat format)",
     )
     parser.add_argument(
-        "--format", choices=WIRE_FORMATS, default="tgi", help="the model server format to emulate"
+        "--format", choices=_WIRE_FORMATS, default="tgi", help="the model server format to emulate"
     )
     parser.add_argument("--max-tokens", type=int, default=48, help="answer length bound")
     parser.add_argument(
@@ -375,11 +403,13 @@ def _run(main: Any, args: argparse.Namespace) -> int:
         logging.getLogger("asyncsagemaker").setLevel(logging.DEBUG)
     try:
         with _sigint_interrupts():
-            anyio.run(main, args)
+            # asyncio's own runner: anyio's would import its asyncio backend (84 M
+            # instructions, a third of the command's own start-up) for nothing here
+            asyncio.run(main(args))
     except (SageMakerError, KeyboardInterrupt) as exc:
         return _fail(exc, debug, sys.stderr)
     except asyncio.CancelledError:
-        # Ctrl-C cancels the main task; on Python 3.10 anyio's runner lets that
+        # Ctrl-C cancels the main task; on Python 3.10 a runner may let that
         # cancellation out instead of turning it into KeyboardInterrupt.
         return _fail(KeyboardInterrupt(), debug, sys.stderr)
     return 0

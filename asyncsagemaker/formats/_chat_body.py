@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ParamValidationError
-from ._chat_options import agent_entries, sampling_entries
+from ._chat_options import agent_entries, chat_options, sampling_entries
 from ._messages import checked_messages
 
-__all__ = ["chat_body"]
+__all__ = ["built_chat_body", "chat_body"]
 
 
 def chat_body(
@@ -52,26 +52,53 @@ def chat_body(
     Anything that is not a valid body raises :class:`ParamValidationError` naming the
     message index or argument and the field, before a request is sent.
     """
+    options = chat_options(
+        max_tokens,
+        temperature,
+        top_p,
+        stop,
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        response_format,
+        reasoning_effort,
+        extra_body,
+    )
+    return built_chat_body(messages, options, model_params, stream, include_usage)[0]
+
+
+def built_chat_body(
+    messages: Sequence[Mapping[str, Any]],
+    options: Mapping[str, Any],
+    model_params: Mapping[str, Any],
+    stream: bool,
+    include_usage: bool = True,
+) -> tuple[dict[str, Any], bytes]:
+    """:func:`chat_body` and its UTF-8 JSON, encoded once: the check that it is JSON is
+    the encoding a client sends (``options``: each keyword :func:`chat_body` names
+    before ``stream``, ``None`` when not given)."""
+    get = options.get
     body: dict[str, Any] = {"messages": checked_messages(messages)}
-    body.update(sampling_entries(max_tokens, temperature, top_p, stop))
-    body.update(
-        agent_entries(tools, tool_choice, parallel_tool_calls, response_format, reasoning_effort)
-    )
-    body.update(
-        (name, value)
-        for name, value in model_params.items()
-        if value is not None and name != "stream_options"
-    )
+    body.update(sampling_entries(get("max_tokens"), get("temperature"), get("top_p"), get("stop")))
+    agent = ("tools", "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort")
+    body.update(agent_entries(*map(get, agent)))
+    if model_params:
+        body.update(
+            (name, value)
+            for name, value in model_params.items()
+            if value is not None and name != "stream_options"
+        )
     body.update(_streaming(stream, include_usage, model_params.get("stream_options")))
+    extra_body = get("extra_body")
     if extra_body is not None:
         if not isinstance(extra_body, Mapping):
             raise ParamValidationError(f"extra_body must be a mapping, not {extra_body!r}")
         body.update(extra_body)
     try:
-        json.dumps(body, allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as exc:
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return body, text.encode()
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError: a ValueError
         raise ParamValidationError(f"the chat body is not JSON: {exc}") from None
-    return body
 
 
 def _streaming(stream: Any, include_usage: Any, options: Any) -> dict[str, Any]:

@@ -8,9 +8,37 @@ from typing import Any
 
 from ..errors import ParamValidationError
 
-__all__ = ["agent_entries", "sampling_entries"]
+__all__ = ["agent_entries", "chat_options", "sampling_entries"]
 
 _TOOL_CHOICES = ("none", "auto", "required")
+
+
+def chat_options(
+    max_tokens: Any,
+    temperature: Any,
+    top_p: Any,
+    stop: Any,
+    tools: Any,
+    tool_choice: Any,
+    parallel_tool_calls: Any,
+    response_format: Any,
+    reasoning_effort: Any,
+    extra_body: Any,
+) -> dict[str, Any]:
+    """The keywords a chat body takes besides messages and model parameters, by name
+    (``None``: not given), as ``built_chat_body`` reads them."""
+    return {
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "stop": stop,
+        "tools": tools,
+        "tool_choice": tool_choice,
+        "parallel_tool_calls": parallel_tool_calls,
+        "response_format": response_format,
+        "reasoning_effort": reasoning_effort,
+        "extra_body": extra_body,
+    }
 
 
 def sampling_entries(max_tokens: Any, temperature: Any, top_p: Any, stop: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -343,3 +344,52 @@ def test_prefix_aware_id_is_an_option_of_invoke(emulator: Emulator) -> None:
         result = invoke(emulator, "echo", "--prefix-aware-id", "app-7", *extra, "--body", "hi")
         assert result.returncode == 0, result.stderr
         assert emulator.records[-1].headers["x-amzn-sagemaker-prefix-aware-id"] == "app-7"
+
+
+#: Loaded by none of ``invoke --stream``'s steps: other commands' and unused layers.
+NOT_FOR_INVOKE = (
+    "anyio",
+    "asyncsagemaker._bidi",
+    "asyncsagemaker.batch",
+    "asyncsagemaker.cli._batch",
+    "asyncsagemaker.cli._duplex",
+    "asyncsagemaker.emulator",
+    "asyncsagemaker.formats",
+    "botocore.session",
+    "h2",
+)
+
+
+def _modules_after(emu: Emulator, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``asyncsagemaker invoke ENDPOINT ARGS`` in a child; what it printed and imported."""
+    code = (
+        "import atexit, json, runpy, sys\n"
+        "atexit.register(lambda: sys.stderr.write('MODULES ' + json.dumps(sorted(sys.modules))))\n"
+        "sys.argv = ['asyncsagemaker', *sys.argv[1:]]\n"
+        "runpy.run_module('asyncsagemaker', run_name='__main__')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "invoke", *args, "--endpoint-url", emu.url,
+         "--region", "us-east-1"],
+        capture_output=True, text=True, timeout=60, env=cli_environment(), check=False,
+    )  # fmt: skip
+    err, _, modules = result.stderr.rpartition("MODULES ")
+    result.stderr = err
+    return result, set(json.loads(modules))
+
+
+def test_invoke_loads_only_what_it_runs(emulator: Emulator) -> None:
+    result, modules = _modules_after(emulator, "echo", "--stream", "--body", '"ping"')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ping"
+    assert sorted(m for m in modules if m.startswith(NOT_FOR_INVOKE)) == []
+
+
+def test_invoke_with_tokens_loads_the_formats_it_reads_with(emulator: Emulator) -> None:
+    result, modules = _modules_after(
+        emulator, "demo", "--tokens", "tgi", "--body", '{"inputs": "x"}'
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert "asyncsagemaker.formats" in modules
+    assert "asyncsagemaker.emulator" not in modules

@@ -147,6 +147,33 @@ async def test_a_ca_bundle_that_cannot_be_used_is_a_configuration_error(
     assert str(bundle) in str(caught.value)
 
 
+async def test_one_tls_context_per_ca_bundle_per_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trustme
+
+    bundle = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
+
+    async def context() -> object:
+        client = SageMakerRuntime(
+            "us-east-1", endpoint_url="https://127.0.0.1:9", aws_access_key_id="a",
+            aws_secret_access_key="b",
+        )  # fmt: skip
+        async with client:
+            settings = client._core.ready.settings if client._core.ready else None
+            assert settings is not None and settings.ca_bundle == str(bundle)
+            return settings.ssl_context
+
+    first = await context()
+    assert first is not None
+    assert await context() is first  # a second client: the same context
+    trustme.CA().cert_pem.write_to_path(str(bundle))  # another CA in the same file
+    os.utime(bundle, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert await context() is not first
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
