@@ -5,9 +5,10 @@ own (this process's heap, GIL and garbage are not the measured loop's), against 
 emulator in another (the demo model at its default pace, 50 tokens a second): 10 calls
 to warm up, then 200 calls arriving over 0.2 s, all 200 in flight at once, while a
 1 ms ticker records the loop's longest pause.  The bound is 20 ms (50 ms for
-LangChain, below).  The machine is
-shared and noisy, so an integration passes if one of three measurements holds it; a
-blocking call on the loop (boto3's, a sync parser's) would fail all three.
+LangChain, below).  The machine is shared and noisy (on Python 3.10 a run of the
+Strands model pauses 4-7 ms or, now and then, 30-40 ms), so an integration passes if
+one of five measurements holds it; a blocking call on the loop (boto3's, a sync
+parser's) would fail every one.
 
 What is held is what the integration runs: LangChain's ``astream`` (its own callback
 machinery included), the Strands model's ``stream`` as the agent loop calls it, and
@@ -39,7 +40,7 @@ import pytest
 from tests._support import ROOT
 
 SCRIPT = ROOT / "benchmarks" / "integrations.py"
-CALLS, RAMP, BOUND, ATTEMPTS = 200, 0.2, 0.020, 3
+CALLS, RAMP, BOUND, ATTEMPTS = 200, 0.2, 0.020, 5
 LANGCHAIN = 0.050  # not 20 ms: see the module's docstring
 
 pytestmark = pytest.mark.timeout(600)
