@@ -138,6 +138,16 @@ class PreparedRequest(NamedTuple):
     body: bytes
 
 
+#: Members our calls name that older service models lack: (operation, keyword) ->
+#: (member, the first botocore release whose model has it).  A call on an older
+#: botocore is refused with the release to upgrade to.
+NEWER_MEMBERS: Mapping[tuple[str, str], tuple[str, str]] = {
+    ("InvokeEndpoint", "prefix_aware_id"): ("PrefixAwareId", "1.43.68"),
+    ("InvokeEndpointWithResponseStream", "prefix_aware_id"): ("PrefixAwareId", "1.43.68"),
+    ("InvokeEndpointAsync", "body"): ("Body", "1.43.29"),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Operation:
     """One operation of the service, with its members indexed by keyword argument."""
@@ -234,7 +244,15 @@ class Operation:
         valid = sorted(self.kwargs)
         hint = ""
         snake = xform_name(key)
-        if snake != key and snake in valid:
+        newer = NEWER_MEMBERS.get((self.name, key))
+        if newer is not None:
+            import botocore
+
+            hint = (
+                f"; the service model of botocore {botocore.__version__} has no "
+                f"{newer[0]}: it came with botocore {newer[1]} (pip install -U botocore)"
+            )
+        elif snake != key and snake in valid:
             hint = f"; did you mean {snake}= (keyword arguments are snake_case)?"
         else:
             import difflib  # a refusal's hint only

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import functools
 import signal
 import subprocess
 import sys
@@ -95,6 +96,42 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+def _botocore_clock(now: datetime.datetime) -> Any:
+    """botocore's signers read the time at ``now``: through ``get_current_datetime``
+    (botocore 1.40.2 and later) or ``datetime.datetime.utcnow`` (before)."""
+    import botocore.auth
+
+    if hasattr(botocore.auth, "get_current_datetime"):
+        return mock.patch.object(botocore.auth, "get_current_datetime", return_value=now)
+
+    class _Frozen(datetime.datetime):
+        @classmethod
+        def utcnow(cls) -> _Frozen:
+            return cls(now.year, now.month, now.day, now.hour, now.minute, now.second)
+
+    return mock.patch.object(botocore.auth.datetime, "datetime", _Frozen)
+
+
+@functools.cache
+def model_members(operation: str) -> frozenset[str]:
+    """The members of a sagemaker-runtime operation in the installed botocore's model."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker-runtime")
+    return frozenset(model.operation_model(operation).input_shape.members)
+
+
+def needs_model_member(operation: str, member: str) -> pytest.MarkDecorator:
+    """Skip a test of a member that the installed botocore's service model lacks (the
+    lowest-versions job); the refusal that names the botocore to upgrade to is tested."""
+    import botocore
+
+    return pytest.mark.skipif(
+        member not in model_members(operation),
+        reason=f"botocore {botocore.__version__}'s model has no {operation}.{member}",
+    )
+
+
 def botocore_token(
     credentials: Any,
     region: str,
@@ -117,7 +154,7 @@ def botocore_token(
         method="POST", url=f"https://{host}/", headers={"host": host}, params={"Action": action}
     )
     now = datetime.datetime.fromtimestamp(signed_at, datetime.timezone.utc).replace(tzinfo=None)
-    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=now):
+    with _botocore_clock(now):
         auth = botocore.auth.SigV4QueryAuth(credentials, service, region, expires=expires)
         auth.add_auth(request)
     url = request.url.replace("https://", "") + "&Version=1"

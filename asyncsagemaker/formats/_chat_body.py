@@ -12,6 +12,10 @@ from ._messages import checked_messages
 
 __all__ = ["built_chat_body", "chat_body"]
 
+#: Compact UTF-8 JSON, NaN refused; one encoder, as ``json.dumps`` makes one per call
+#: when given any option.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 
 def chat_body(
     messages: Sequence[Mapping[str, Any]],
@@ -95,7 +99,7 @@ def built_chat_body(
             raise ParamValidationError(f"extra_body must be a mapping, not {extra_body!r}")
         body.update(extra_body)
     try:
-        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _ENCODER.encode(body)
         return body, text.encode()
     except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError: a ValueError
         raise ParamValidationError(f"the chat body is not JSON: {exc}") from None

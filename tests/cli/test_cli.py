@@ -15,7 +15,7 @@ import pytest
 
 from asyncsagemaker import __version__
 from asyncsagemaker.emulator import Emulator, Faults, run_in_thread
-from tests._support import SIGINT_INHERITED, sigint_for_children
+from tests._support import SIGINT_INHERITED, needs_model_member, sigint_for_children
 
 KEY, SECRET = "AKIDCLITEST", "cli-secret"
 
@@ -339,6 +339,7 @@ def test_demo_on_the_openai_route() -> None:
     assert result.stdout == reference.stdout and "OpenAI-compatible route" in result.stderr
 
 
+@needs_model_member("InvokeEndpoint", "PrefixAwareId")
 def test_prefix_aware_id_is_an_option_of_invoke(emulator: Emulator) -> None:
     for extra in ([], ["--stream"]):
         result = invoke(emulator, "echo", "--prefix-aware-id", "app-7", *extra, "--body", "hi")

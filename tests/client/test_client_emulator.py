@@ -7,6 +7,7 @@ The emulator runs on a loop of its own in a thread, so each test's client loop
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import gc
 import inspect
@@ -28,7 +29,7 @@ from asyncsagemaker.emulator import (
     ModelResponse,
     RequestRecord,
 )
-from tests._support import BOTH_LOOPS
+from tests._support import BOTH_LOOPS, needs_model_member
 
 AKID, SECRET = "AKIDTESTCLIENT", "secret/with+special=chars"
 
@@ -592,6 +593,7 @@ async def test_closed_client_refuses_calls(start_emulator: EmulatorFactory) -> N
 # -- members of newer service models ---------------------------------------------------
 
 
+@needs_model_member("InvokeEndpoint", "PrefixAwareId")
 async def test_prefix_aware_id_is_a_keyword_of_both_calls_and_reaches_the_model(
     start_emulator: EmulatorFactory,
 ) -> None:
@@ -620,6 +622,7 @@ async def test_prefix_aware_id_is_a_keyword_of_both_calls_and_reaches_the_model(
     assert len(emu.records) == 3  # the bad ones were refused before sending
 
 
+@needs_model_member("InvokeEndpointAsync", "Body")
 async def test_invoke_endpoint_async_takes_an_inline_body(
     start_emulator: EmulatorFactory, tmp_path: object
 ) -> None:
@@ -639,3 +642,31 @@ async def test_invoke_endpoint_async_takes_an_inline_body(
                 await client.invoke_endpoint_async("echo", **kwargs)  # type: ignore[arg-type]
             assert "input_location" in str(caught.value) or why.startswith("at most")
     assert len(emu.records) == 1  # nothing else was sent
+
+
+@pytest.mark.parametrize(
+    ("operation", "keyword", "member", "release"),
+    [
+        ("InvokeEndpoint", "prefix_aware_id", "PrefixAwareId", "1.43.68"),
+        ("InvokeEndpointWithResponseStream", "prefix_aware_id", "PrefixAwareId", "1.43.68"),
+        ("InvokeEndpointAsync", "body", "Body", "1.43.29"),
+    ],
+)
+async def test_a_member_an_older_botocore_lacks_names_the_botocore_that_has_it(
+    start_emulator: EmulatorFactory, operation: str, keyword: str, member: str, release: str
+) -> None:
+    emu = start_emulator(models={"echo": "echo"})
+    async with client_for(emu) as client:
+        await client.invoke_endpoint("echo", body=b"")  # ready: the model is loaded
+        ready = client._core.ready
+        assert ready is not None
+        real = ready.operations[operation]
+        older = dataclasses.replace(  # the model of a botocore before the member came
+            real,
+            members={k: v for k, v in real.members.items() if k != keyword},
+            payload=None if real.payload == keyword else real.payload,
+        )
+        params = {"body": b""} if older.payload == "body" else {"input_location": "s3://b/k"}
+        with pytest.raises(asyncsagemaker.ParamValidationError) as caught:
+            older.prepare("echo", {**params, keyword: "x"})
+    assert f"has no {member}: it came with botocore {release}" in str(caught.value)
