@@ -207,6 +207,9 @@ LOWEST_EXTRAS = (
     "otel",
     "ray",
     "progress",
+    "langchain",
+    "strands",
+    "litellm",
 )
 #: Test tools ``lowest`` leaves out, and why (their tests skip there, saying so).
 LOWEST_WITHOUT = {

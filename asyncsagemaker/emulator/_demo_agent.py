@@ -12,6 +12,11 @@ standard chat-model tests among them):
   (then ``"emulated <name>"``), booleans ``true``, enums their first value, objects
   their own required properties, arrays ``[]``.
 * After ``tool`` messages it answers in text, quoting what the tools returned.
+* With ``response_format`` (and no call to make) the answer is JSON, as servers
+  constrain it: ``json_schema`` gives the object its schema requires, filled by the
+  rules of a call's arguments; ``json_object`` an object whose keys are the
+  'single-quoted' pieces of the last user message, each ``"emulated <key>"`` (no
+  pieces: ``{"answer": <the plain answer>}``).
 * It reasons first when the body sets ``reasoning_effort`` (not ``"none"``) or
   ``chat_template_kwargs: {"enable_thinking": true}`` (Qwen3's switch).
 """
@@ -39,6 +44,7 @@ class ChatAsk:
     tools: list[dict[str, Any]]
     tool_choice: Any
     reasoning: bool
+    response_format: Any = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ def chat_ask(fields: dict[str, Any]) -> ChatAsk:
         tools,
         fields.get("tool_choice"),
         (isinstance(effort, str) and effort != "none") or thinking,
+        fields.get("response_format"),
     )
 
 
@@ -77,6 +84,10 @@ def respond(ask: ChatAsk, answer: str, prompt: str) -> Turn:
         arguments = json.dumps(_object(schema, _Prompt(prompt)), ensure_ascii=False)
         thought = f'The user asks "{_short(prompt)}". I will call {name}.'
         return Turn("", (name, arguments), thought if ask.reasoning else "")
+    formatted = _formatted(ask.response_format, answer, prompt)
+    if formatted is not None:
+        thought = f'The user asks "{_short(prompt)}". I will answer in JSON.'
+        return Turn(formatted, None, thought if ask.reasoning else "")
     results = _tool_results(ask.messages)
     if results:
         text = " ".join(f"{name} returned {result}." for name, result in results)
@@ -84,6 +95,20 @@ def respond(ask: ChatAsk, answer: str, prompt: str) -> Turn:
         return Turn(f"Here is what I found: {text}", None, thought if ask.reasoning else "")
     thought = f'The user says "{_short(prompt)}". I will answer.'
     return Turn(answer, None, thought if ask.reasoning else "")
+
+
+def _formatted(response_format: Any, answer: str, prompt: str) -> str | None:
+    """The JSON answer ``response_format`` asks for, or None for a plain answer."""
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        return json.dumps(_object(schema, _Prompt(prompt)), ensure_ascii=False)
+    if kind == "json_object":
+        keys = _QUOTED.findall(prompt)
+        value = {key: f"emulated {key}" for key in keys} if keys else {"answer": answer}
+        return json.dumps(value, ensure_ascii=False)
+    return None
 
 
 def _tool_name(tool: Any) -> str | None:

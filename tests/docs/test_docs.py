@@ -20,7 +20,9 @@ FENCE = re.compile(r"(<!-- notest -->\s*\n)?```python\n(.*?)```", re.DOTALL)
 
 def _blocks() -> list[pytest.ParameterSet]:
     params = []
-    for path in sorted([*ROOT.glob("docs/*.md"), *ROOT.glob("examples/*.md"), ROOT / "README.md"]):
+    for path in sorted(
+        [*ROOT.glob("docs/**/*.md"), *ROOT.glob("examples/*.md"), ROOT / "README.md"]
+    ):
         text = path.read_text(encoding="utf-8")
         for number, match in enumerate(FENCE.finditer(text), start=1):
             if match.group(1):

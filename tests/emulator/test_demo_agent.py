@@ -226,6 +226,61 @@ def test_after_tool_results_it_answers_with_them(client: Any) -> None:
     assert_chat_completion(answer)
 
 
+JOKE = {
+    "type": "object",
+    "properties": {
+        "setup": {"type": "string"},
+        "punchline": {"type": "string"},
+        "rating": {"type": "integer"},
+        "note": {"type": "string"},
+    },
+    "required": ["setup", "punchline", "rating"],
+}
+
+
+@pytest.mark.parametrize(
+    ("response_format", "prompt", "expected"),
+    [
+        (
+            {"type": "json_schema", "json_schema": {"name": "Joke", "schema": JOKE}},
+            "A joke about 'cats', 5 stars",
+            {"setup": "cats", "punchline": "emulated punchline", "rating": 5},
+        ),
+        (
+            {"type": "json_object"},
+            "Return JSON with 'setup' and 'punchline' keys.",
+            {"setup": "emulated setup", "punchline": "emulated punchline"},
+        ),
+    ],
+)
+def test_a_response_format_makes_the_answer_json(
+    client: Any, response_format: dict[str, Any], prompt: str, expected: dict[str, Any]
+) -> None:
+    body = {"messages": user(prompt), "response_format": response_format}
+    answer = whole(client, body)
+    assert json.loads(answer["choices"][0]["message"]["content"]) == expected
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    chunks = chunks_of(streamed(client, body), "default")
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert json.loads(text) == expected
+
+
+def test_json_object_without_quoted_keys_wraps_the_plain_answer(client: Any) -> None:
+    plain = whole(client, {"messages": user("Hi there")})["choices"][0]["message"]["content"]
+    body = {"messages": user("Hi there"), "response_format": {"type": "json_object"}}
+    answer = whole(client, body)["choices"][0]["message"]["content"]
+    assert json.loads(answer) == {"answer": plain}
+
+
+def test_tools_come_before_a_response_format(client: Any) -> None:
+    body = {
+        "messages": user("magic_function(3)"),
+        "tools": [MAGIC],
+        "response_format": {"type": "json_object"},
+    }
+    assert call_of(whole(client, body)) == ("magic_function", {"input": 3})
+
+
 # --- the stream ------------------------------------------------------------------------
 
 
