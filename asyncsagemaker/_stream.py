@@ -28,7 +28,7 @@ import time
 import warnings
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._telemetry.hooks import NO_OBSERVER, Observer
@@ -41,7 +41,7 @@ from .errors import (
     StreamError,
     StreamInterruptedError,
 )
-from .eventstream import Decoder, Headers
+from .eventstream import Decoder, Headers, Message
 
 if TYPE_CHECKING:
     from ._stats import StreamStats
@@ -64,6 +64,27 @@ __all__ = ["RETAINED_BYTES", "ResponseStream"]
 #: Bytes of parts a stream keeps for ``final()`` while a view other than
 #: ``tokens()``/``events()`` reads it (those keep events instead).
 RETAINED_BYTES = 4 * 1024 * 1024
+
+
+class _Chunks:
+    """The "decoder" of a plain HTTP body (``framed=False``): each chunk is one
+    PayloadPart, so both kinds of stream share one part loop."""
+
+    __slots__ = ()
+    failed = False
+    buffered = 0
+
+    @staticmethod
+    def feed(data: bytes) -> tuple[Message]:
+        return (Message(_PAYLOAD_PART, data),)
+
+    @staticmethod
+    def close() -> None:
+        """A plain body has no framing to be cut off in."""
+
+
+_PAYLOAD_PART: Headers = MappingProxyType({":message-type": "event", ":event-type": "PayloadPart"})
+_CHUNKS = _Chunks()
 
 
 class ResponseStream:
@@ -123,7 +144,7 @@ class ResponseStream:
         self.headers: Mapping[str, str] = response.headers
         self.format: TokenFormat = format
         self._started = started
-        self._decoder: Decoder | None = None
+        self._decoder: Decoder | _Chunks = _CHUNKS
         if framed:
             self._decoder = Decoder(max_message_bytes) if max_message_bytes else Decoder()
         self._iterator: weakref.ref[AsyncGenerator[bytes, None]] | None = None
@@ -180,7 +201,7 @@ class ResponseStream:
         if self._closed:
             raise StreamConsumedError("this stream is closed")
         self._iterated = True
-        iterator = self._iterate() if self._decoder is not None else self._iterate_body()
+        iterator = self._iterate()
         # Only a weak reference: an abandoned loop (`break` without `async with`)
         # drops the generator, and the event loop's finaliser closes the response.
         self._iterator = weakref.ref(iterator)
@@ -190,7 +211,6 @@ class ResponseStream:
         # One generator frame for the whole stream: a step is a resume, not a new
         # coroutine, which is what the bulk events/s figure measures.
         decoder = self._decoder
-        assert decoder is not None  # a framed stream
         part_headers: Headers | None = None  # the header block known to be a PayloadPart
         on_part = self._observer.on_part  # None unless telemetry is on
         try:
@@ -245,50 +265,6 @@ class ResponseStream:
             self._finish(reusable=False)
             raise
 
-    async def _iterate_body(self) -> AsyncGenerator[bytes, None]:
-        """The parts of a plain HTTP body: each chunk as it arrives (``framed=False``)."""
-        on_part = self._observer.on_part
-        try:
-            while True:
-                if self._closed:
-                    return
-                self._reading = True
-                try:
-                    chunk = await self._body.read_chunk()
-                except SageMakerError as exc:
-                    if self._aborted:
-                        return
-                    raise self._failed(exc) from exc.__cause__
-                finally:
-                    self._reading = False
-                if self._aborted:
-                    return
-                if not chunk:
-                    self._complete = True
-                    self._finish(reusable=True)
-                    return
-                if not self._parts:
-                    self._first_part_at = time.monotonic()
-                if on_part is not None:
-                    on_part()
-                self._parts += 1
-                self._bytes += len(chunk)
-                retained = self._retained
-                if retained is not None:
-                    self._retained_size += len(chunk)
-                    if self._retained_size > RETAINED_BYTES:
-                        self._retained = None
-                    else:
-                        retained.append(chunk)
-                yield chunk
-        except SageMakerError as exc:
-            self._note(exc)
-            self._finish(reusable=False)
-            raise
-        except BaseException:  # cancelled, closed, or a bug: not returned half-read
-            self._finish(reusable=False)
-            raise
-
     @staticmethod
     def _is_payload_part(headers: Headers, payload: bytes) -> bool:
         """True for a PayloadPart; False for an unknown event; raises for errors."""
@@ -303,7 +279,7 @@ class ResponseStream:
         """What a failed read means for the stream: the connection was lost, mid-message or not."""
         if not isinstance(exc, NetworkError) or isinstance(exc, StreamError):
             return exc  # timeouts, a closed client: as they are
-        if self._decoder is not None and self._decoder.buffered:
+        if self._decoder.buffered:
             return ProtocolError(
                 "truncated stream: the connection closed in the middle of a message "
                 f"({self._decoder.buffered} bytes of it received): {exc}"
