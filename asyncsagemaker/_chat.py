@@ -1,5 +1,6 @@
-"""The keywords of a chat call, sorted: the ones every chat method names, members of the
-operation (to the call), and the rest (model parameters for the body)."""
+"""The extra keywords of a chat call, sorted: members of the operation (to the call) and
+the rest (model parameters for the body); the ones every chat method names are
+gathered by ``formats``' ``chat_options``."""
 
 from __future__ import annotations
 
